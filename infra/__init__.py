@@ -1,0 +1,1 @@
+"""What runs template.yaml outside AWS: provisioning on moto, the local stack, its pollers."""

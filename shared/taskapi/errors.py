@@ -1,0 +1,41 @@
+"""The one domain exception hierarchy. HTTP status mapping lives in taskapi.http.errors only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TaskApiError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(detail if isinstance(detail, str) else repr(detail))
+        self.detail = detail
+
+
+class InvalidRequest(TaskApiError):
+    """The request is well-formed JSON but asks for something the API does not allow."""
+
+
+class TooManyItems(TaskApiError):
+    """A bulk request names more items than one call may carry."""
+
+
+class NotFound(TaskApiError):
+    """The resource does not exist in the caller's account (or belongs to another one)."""
+
+
+class Conflict(TaskApiError):
+    """A conditional write lost a race."""
+
+
+class Unauthenticated(TaskApiError):
+    """Credentials are missing or do not verify."""
+
+
+class Forbidden(TaskApiError):
+    """Credentials verify but do not grant the requested account."""
+
+
+class Retryable(TaskApiError):
+    """A dependency throttled or failed transiently; the same call may succeed later."""

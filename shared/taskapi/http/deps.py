@@ -1,0 +1,55 @@
+"""FastAPI dependencies: settings, repositories and the caller's principal, from cached factories
+so that tests override them with app.dependency_overrides instead of patching."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Header, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from taskapi import aws
+from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
+from taskapi.auth.identity import authenticate
+from taskapi.auth.principal import Principal
+from taskapi.settings import Settings, get_settings
+from taskapi.store.base import TaskRepository
+from taskapi.store.dynamodb import DynamoTaskRepository
+
+
+@lru_cache(maxsize=1)
+def get_repository() -> TaskRepository:
+    return DynamoTaskRepository(aws.client("dynamodb"), get_settings().tasks_table)
+
+
+@lru_cache(maxsize=1)
+def get_key_store() -> ApiKeyStore:
+    return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
+
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key; it names its own account.")
+_bearer = HTTPBearer(auto_error=False, description="A JWT whose `accounts` claim lists X-Account-ID.")
+
+
+def get_principal(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key_store: Annotated[ApiKeyStore, Depends(get_key_store)],
+    api_key: Annotated[str | None, Security(_api_key)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    x_account_id: Annotated[
+        str | None, Header(description="With a bearer token: the account to act for. Ignored with an API key.")
+    ] = None,
+) -> Principal:
+    authorization = f"{bearer.scheme} {bearer.credentials}" if bearer else None
+    return authenticate(
+        authorization=authorization,
+        api_key=api_key,
+        account_id=x_account_id,
+        settings=settings,
+        key_store=key_store,
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+RepositoryDep = Annotated[TaskRepository, Depends(get_repository)]

@@ -1,0 +1,62 @@
+"""The one place where domain exceptions become HTTP answers. Every answer is {"detail": ...}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from taskapi import errors
+from taskapi.models.requests import TOO_MANY_TASKS
+from taskapi.observability import logger
+
+STATUS_BY_ERROR: dict[type[errors.TaskApiError], int] = {
+    errors.InvalidRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooManyItems: 413,
+    errors.Retryable: 503,
+}
+
+
+def status_for(exc: errors.TaskApiError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]  # type: ignore[index]
+    return 500
+
+
+def _clean(error: dict[str, Any]) -> dict[str, Any]:
+    """Validation errors name the field and say what is wrong, without echoing the input back."""
+    cleaned = {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+    if error.get("ctx"):
+        cleaned["ctx"] = {k: v for k, v in error["ctx"].items() if isinstance(v, str | int | float | bool)}
+    return cleaned
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.TaskApiError)
+    async def _domain(request: Request, exc: errors.TaskApiError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 503:
+            headers = {"Retry-After": "1"}
+        return JSONResponse({"detail": jsonable_encoder(exc.detail)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [_clean(e) for e in exc.errors()]
+        too_many = next((p for p in problems if p["type"] == TOO_MANY_TASKS), None)
+        if too_many is not None:
+            return JSONResponse({"detail": too_many["msg"]}, status_code=413)
+        return JSONResponse({"detail": jsonable_encoder(problems)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)

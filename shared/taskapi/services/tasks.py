@@ -1,0 +1,114 @@
+"""Task rules: creation (bulk and single), reading, listing and counting. Every entry point
+(HTTP, and later S3 ingest and the reconciler) calls these functions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from taskapi.auth.principal import Principal
+from taskapi.errors import NotFound
+from taskapi.models.domain import Task, TaskEvent, TaskType, isoformat, utc_now
+from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, TaskCreate
+from taskapi.observability import logger, metrics
+from taskapi.services.pagination import Cursor
+from taskapi.store.base import TaskFilters, TaskRepository
+
+PENDING_EVENT = "Task pending"
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    total: int
+    limit: int
+    skip: int
+    next_token: str | None
+
+
+def _new_task(principal: Principal, spec: TaskCreate, shared: SharedVideoSettings, now: str) -> Task:
+    request_data = spec.request_data_dict()
+    if request_data is not None and spec.task_type == TaskType.VIDEO:
+        request_data = shared.apply_to(request_data)
+    return Task(
+        account_id=principal.account_id,
+        task_id=spec.task_id or str(uuid.uuid4()),
+        user_id=principal.user_id,
+        task_type=spec.task_type,
+        priority=spec.priority,
+        created_at=now,
+        updated_at=now,
+        task_source_name=spec.task_source_name,
+        task_source_id=spec.task_source_id,
+        task_source_group_id=spec.task_source_group_id,
+        request_data=request_data,
+        events=[TaskEvent(timestamp=now, message=PENDING_EVENT)],
+    )
+
+
+def create_tasks(
+    repository: TaskRepository,
+    principal: Principal,
+    specs: Sequence[TaskCreate],
+    shared: SharedVideoSettings | None = None,
+) -> list[Task]:
+    """Create every task whose id is new in the account; answer all of them in request order.
+
+    An id that already exists is answered as stored: nothing about it is rewritten."""
+    now = isoformat(utc_now())
+    shared = shared or SharedVideoSettings()
+    candidates = [_new_task(principal, spec, shared, now) for spec in specs]
+    result = repository.insert_new(candidates)
+    logger.info(
+        "tasks created",
+        extra={
+            "created_count": len(result.created),
+            "existing_count": len(result.existing),
+            "requested_count": len(candidates),
+        },
+    )
+    if result.created:
+        metrics.add_metric(name="TasksCreated", unit="Count", value=len(result.created))
+    return [result.existing.get(task.task_id) or result.created[task.task_id] for task in candidates]
+
+
+def create_bulk(repository: TaskRepository, principal: Principal, request: BulkCreateRequest) -> list[Task]:
+    return create_tasks(repository, principal, request.tasks, shared=request)
+
+
+def get_task(repository: TaskRepository, principal: Principal, task_id: str) -> Task:
+    task = repository.get(principal.account_id, task_id)
+    if task is None:
+        # The same answer whether the id is unknown or another account's: nothing is confirmed.
+        raise NotFound(f"Task {task_id} not found")
+    return task
+
+
+def list_tasks(
+    repository: TaskRepository,
+    principal: Principal,
+    filters: TaskFilters,
+    *,
+    limit: int,
+    skip: int,
+    next_token: str | None,
+) -> TaskPage:
+    fingerprint = filters.fingerprint()
+    cursor = Cursor.decode(next_token, filters=fingerprint) if next_token else None
+    start = cursor.offset if cursor else 0
+    window = repository.page(principal.account_id, filters, before=cursor.after if cursor else None, want=skip + limit)
+    tasks = window[skip:]
+    if cursor is None and len(window) < skip + limit:
+        total = len(window)  # the page read every match: no COUNT query needed
+    else:
+        total = repository.count(principal.account_id, filters)
+    reached = start + skip + len(tasks)
+    token = None
+    if tasks and reached < total:
+        token = Cursor(after=tasks[-1].created_sk, offset=reached, filters=fingerprint).encode()
+    return TaskPage(tasks=tasks, total=total, limit=limit, skip=skip, next_token=token)
+
+
+def count_tasks(repository: TaskRepository, principal: Principal, filters: TaskFilters) -> int:
+    return repository.count(principal.account_id, filters)

@@ -1,0 +1,71 @@
+"""The task repository interface: one DynamoDB adapter and one in-memory fake implement it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from taskapi.models.domain import Priority, Task, TaskStatus, TaskType
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """What a list or count asks for. Every value is exact-match; tuples mean "any of"."""
+
+    group_id: str | None = None
+    source_ids: tuple[str, ...] = ()
+    task_ids: tuple[str, ...] = ()
+    statuses: tuple[TaskStatus, ...] = ()
+    task_type: TaskType | None = None
+    priority: Priority | None = None
+
+    def matches(self, task: Task) -> bool:
+        return (
+            (self.group_id is None or task.task_source_group_id == self.group_id)
+            and (not self.source_ids or task.task_source_id in self.source_ids)
+            and (not self.task_ids or task.task_id in self.task_ids)
+            and (not self.statuses or task.status in self.statuses)
+            and (self.task_type is None or task.task_type == self.task_type)
+            and (self.priority is None or task.priority == self.priority)
+        )
+
+    def fingerprint(self) -> str:
+        """Short digest binding a pagination cursor to the filters it was issued for."""
+        parts = [
+            self.group_id or "",
+            ",".join(sorted(self.source_ids)),
+            ",".join(sorted(self.task_ids)),
+            ",".join(sorted(self.statuses)),
+            self.task_type or "",
+            self.priority or "",
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class InsertResult:
+    """Outcome of an idempotent bulk insert, keyed by task id."""
+
+    created: dict[str, Task] = field(default_factory=dict)
+    existing: dict[str, Task] = field(default_factory=dict)
+
+
+class TaskRepository(Protocol):
+    def insert_new(self, tasks: Sequence[Task]) -> InsertResult:
+        """Write the tasks whose (account_id, task_id) is new; answer the stored ones for the rest.
+
+        All tasks belong to one account. Nothing already stored is rewritten.
+        """
+        ...
+
+    def get(self, account_id: str, task_id: str) -> Task | None: ...
+
+    def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]: ...
+
+    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
+        """Up to `want` matching tasks, newest first, whose created_sk sorts below `before`."""
+        ...
+
+    def count(self, account_id: str, filters: TaskFilters) -> int: ...

@@ -1,0 +1,357 @@
+"""DynamoDB adapter of TaskRepository. The only module that knows the table's item layout.
+
+Item layout (see template.yaml, TasksTable):
+  account_id, task_id                 table key
+  created_sk = "<created_at>#<task_id>"   range key of every index (unique within an account)
+  account_status, account_group, account_source = "<account_id>#<value>"   index hash keys
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from taskapi.errors import Conflict, Retryable
+from taskapi.models.domain import Priority, Task, TaskEvent, TaskStatus, TaskType
+from taskapi.store.base import InsertResult, TaskFilters
+
+_THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+BATCH_GET_SIZE = 100
+INSERT_ROUNDS = 4
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def task_to_item(task: Task) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "account_id": _s(task.account_id),
+        "task_id": _s(task.task_id),
+        "user_id": _s(task.user_id),
+        "task_type": _s(task.task_type.value),
+        "priority": _s(task.priority.value),
+        "status": _s(task.status.value),
+        "progress": {"N": str(Decimal(str(task.progress)))},
+        "attempt": {"N": str(task.attempt)},
+        "created_at": _s(task.created_at),
+        "updated_at": _s(task.updated_at),
+        "created_sk": _s(task.created_sk),
+        "account_status": _s(f"{task.account_id}#{task.status.value}"),
+        "events": {"L": [{"M": {"timestamp": _s(e.timestamp), "message": _s(e.message)}} for e in task.events]},
+    }
+    if task.task_source_name is not None:
+        item["task_source_name"] = _s(task.task_source_name)
+    if task.task_source_id is not None:
+        item["task_source_id"] = _s(task.task_source_id)
+        item["account_source"] = _s(f"{task.account_id}#{task.task_source_id}")
+    if task.task_source_group_id is not None:
+        item["task_source_group_id"] = _s(task.task_source_group_id)
+        item["account_group"] = _s(f"{task.account_id}#{task.task_source_group_id}")
+    if task.request_data is not None:
+        # Stored as JSON text: numbers keep their exact JSON type (DynamoDB has no float).
+        item["request_data"] = _s(json.dumps(task.request_data, separators=(",", ":")))
+    return item
+
+
+def item_to_task(item: dict[str, Any]) -> Task:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return None if value is None else value["S"]
+
+    progress = float(item["progress"]["N"])
+    request_data = text("request_data")
+    return Task(
+        account_id=item["account_id"]["S"],
+        task_id=item["task_id"]["S"],
+        user_id=item["user_id"]["S"],
+        task_type=TaskType(item["task_type"]["S"]),
+        priority=Priority(item["priority"]["S"]),
+        status=TaskStatus(item["status"]["S"]),
+        progress=progress,
+        attempt=int(item["attempt"]["N"]),
+        created_at=item["created_at"]["S"],
+        updated_at=item["updated_at"]["S"],
+        task_source_name=text("task_source_name"),
+        task_source_id=text("task_source_id"),
+        task_source_group_id=text("task_source_group_id"),
+        request_data=None if request_data is None else json.loads(request_data),
+        events=[
+            TaskEvent(timestamp=e["M"]["timestamp"]["S"], message=e["M"]["message"]["S"]) for e in item["events"]["L"]
+        ],
+    )
+
+
+def _raise_domain(exc: ClientError) -> None:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _THROTTLING:
+        raise Retryable(f"DynamoDB is busy ({code}); retry the request") from exc
+    if code == "ConditionalCheckFailedException":
+        raise Conflict("The task changed while this request was being handled") from exc
+
+
+@dataclass
+class _Expression:
+    """Accumulates names and values for one Query."""
+
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def value(self, raw: str) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _s(raw)
+        return placeholder
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#{attribute}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One Query: an index, its hash key value, and the filters it cannot serve by key."""
+
+    index: str
+    hash_attribute: str
+    hash_value: str
+    residual: TaskFilters
+
+
+class DynamoTaskRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # ------------------------------------------------------------------ writes
+    def insert_new(self, tasks: Sequence[Task]) -> InsertResult:
+        """One TransactWriteItems conditioned on each id being new. When some exist, the failed
+        transaction answers their stored items (ALL_OLD) and the rest go in a second one."""
+        result = InsertResult()
+        pending = list(tasks)
+        for round_number in range(INSERT_ROUNDS):
+            if not pending:
+                return result
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": task_to_item(task),
+                                "ConditionExpression": "attribute_not_exists(task_id)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            }
+                        }
+                        for task in pending
+                    ]
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code != "TransactionCanceledException":
+                    _raise_domain(exc)
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                if len(reasons) != len(pending):  # no per-item verdict: try them all again
+                    time.sleep(0.05 * 2**round_number)
+                    continue
+                still_new: list[Task] = []
+                lost_race = False
+                for task, reason in zip(pending, reasons, strict=True):
+                    reason_code = reason.get("Code", "None")
+                    if reason_code == "ConditionalCheckFailed":
+                        if "Item" in reason:
+                            result.existing[task.task_id] = item_to_task(reason["Item"])
+                        else:  # pragma: no cover - DynamoDB always returns ALL_OLD when asked
+                            stored = self.get(task.account_id, task.task_id)
+                            if stored is not None:
+                                result.existing[task.task_id] = stored
+                    elif reason_code in ("None", ""):
+                        still_new.append(task)
+                    else:  # TransactionConflict, throttling: try the same tasks again
+                        lost_race = True
+                        still_new.append(task)
+                if lost_race:
+                    time.sleep(0.05 * 2**round_number)
+                pending = still_new
+                continue
+            result.created.update({task.task_id: task for task in pending})
+            return result
+        raise Retryable("Tasks could not be written after several attempts; retry the request")
+
+    # ------------------------------------------------------------------ reads
+    def get(self, account_id: str, task_id: str) -> Task | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table,
+                Key={"account_id": _s(account_id), "task_id": _s(task_id)},
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            _raise_domain(exc)
+            raise
+        item = answer.get("Item")
+        return None if item is None else item_to_task(item)
+
+    def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]:
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, Task] = {}
+        for start in range(0, len(ids), BATCH_GET_SIZE):
+            keys: list[dict[str, Any]] = [
+                {"account_id": _s(account_id), "task_id": _s(task_id)}
+                for task_id in ids[start : start + BATCH_GET_SIZE]
+            ]
+            attempt = 0
+            while keys:
+                try:
+                    answer = self._client.batch_get_item(
+                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                    )
+                except ClientError as exc:
+                    _raise_domain(exc)
+                    raise
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    task = item_to_task(item)
+                    found[task.task_id] = task
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if keys:
+                    attempt += 1
+                    if attempt > 5:
+                        raise Retryable("DynamoDB left keys unprocessed; retry the request")
+                    time.sleep(0.05 * 2**attempt)
+        return found
+
+    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
+        if want <= 0:
+            return []
+        if filters.task_ids:
+            return self._page_by_ids(account_id, filters, before=before, want=want)
+        streams = [self._iterate(stream, before=before, want=want) for stream in self._plan(account_id, filters)]
+        merged = heapq.merge(*streams, key=lambda task: task.created_sk, reverse=True)
+        return [task for task, _ in zip(merged, range(want), strict=False)]
+
+    def count(self, account_id: str, filters: TaskFilters) -> int:
+        if filters.task_ids:
+            return sum(1 for task in self.get_many(account_id, filters.task_ids).values() if filters.matches(task))
+        return sum(self._count(stream) for stream in self._plan(account_id, filters))
+
+    # ------------------------------------------------------------------ planning
+    def _page_by_ids(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
+        tasks = [t for t in self.get_many(account_id, filters.task_ids).values() if filters.matches(t)]
+        if before is not None:
+            tasks = [t for t in tasks if t.created_sk < before]
+        tasks.sort(key=lambda t: t.created_sk, reverse=True)
+        return tasks[:want]
+
+    @staticmethod
+    def _plan(account_id: str, filters: TaskFilters) -> list[_Stream]:
+        """Query the most selective index; the other filters become a FilterExpression."""
+        if filters.source_ids:
+            residual = TaskFilters(
+                group_id=filters.group_id,
+                statuses=filters.statuses,
+                task_type=filters.task_type,
+                priority=filters.priority,
+            )
+            return [
+                _Stream("by_source", "account_source", f"{account_id}#{source}", residual)
+                for source in dict.fromkeys(filters.source_ids)
+            ]
+        if filters.group_id is not None:
+            residual = TaskFilters(statuses=filters.statuses, task_type=filters.task_type, priority=filters.priority)
+            return [_Stream("by_group", "account_group", f"{account_id}#{filters.group_id}", residual)]
+        if filters.statuses:
+            residual = TaskFilters(task_type=filters.task_type, priority=filters.priority)
+            return [
+                _Stream("by_status", "account_status", f"{account_id}#{status.value}", residual)
+                for status in dict.fromkeys(filters.statuses)
+            ]
+        residual = TaskFilters(task_type=filters.task_type, priority=filters.priority)
+        return [_Stream("by_account", "account_id", account_id, residual)]
+
+    def _query_args(self, stream: _Stream, before: str | None) -> dict[str, Any]:
+        expr = _Expression(names={}, values={})
+        key_condition = f"{expr.name(stream.hash_attribute)} = {expr.value(stream.hash_value)}"
+        if before is not None:
+            key_condition += f" AND {expr.name('created_sk')} < {expr.value(before)}"
+        clauses = []
+        residual = stream.residual
+        if residual.group_id is not None:
+            clauses.append(f"{expr.name('task_source_group_id')} = {expr.value(residual.group_id)}")
+        if residual.statuses:
+            options = ", ".join(expr.value(status.value) for status in residual.statuses)
+            clauses.append(f"{expr.name('status')} IN ({options})")
+        if residual.task_type is not None:
+            clauses.append(f"{expr.name('task_type')} = {expr.value(residual.task_type.value)}")
+        if residual.priority is not None:
+            clauses.append(f"{expr.name('priority')} = {expr.value(residual.priority.value)}")
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": stream.index,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeNames": expr.names,
+            "ExpressionAttributeValues": expr.values,
+            "ScanIndexForward": False,
+        }
+        if clauses:
+            args["FilterExpression"] = " AND ".join(clauses)
+        return args
+
+    def _pages(self, args: dict[str, Any], limit: Callable[[], int] | None) -> Iterator[dict[str, Any]]:
+        start_key = None
+        while True:
+            call = dict(args)
+            if start_key is not None:
+                call["ExclusiveStartKey"] = start_key
+            if limit is not None:
+                call["Limit"] = limit()
+            try:
+                answer = self._client.query(**call)
+            except ClientError as exc:
+                _raise_domain(exc)
+                raise
+            yield answer
+            start_key = answer.get("LastEvaluatedKey")
+            if start_key is None:
+                return
+
+    def _iterate(self, stream: _Stream, *, before: str | None, want: int) -> Iterator[Task]:
+        """Tasks of one stream, newest first, reading only as many items as the page needs.
+
+        Without a FilterExpression every item read is returned, so Limit = what is still wanted.
+        With one, reading twice that (at least 50) keeps round trips few for selective filters."""
+        args = self._query_args(stream, before)
+        filtered = "FilterExpression" in args
+        yielded = 0
+
+        def limit() -> int:
+            remaining = max(want - yielded, 1)
+            return min(max(remaining * 2, 50), 1000) if filtered else min(remaining, 1000)
+
+        for answer in self._pages(args, limit):
+            for item in answer.get("Items", []):
+                yield item_to_task(item)
+                yielded += 1
+            if yielded >= want:
+                return
+
+    def _count(self, stream: _Stream) -> int:
+        args = self._query_args(stream, None)
+        args["Select"] = "COUNT"
+        return sum(answer.get("Count", 0) for answer in self._pages(args, None))
