@@ -295,12 +295,12 @@ class DynamoTaskRepository:
         if residual.group_id is not None:
             clauses.append(f"{expr.name('task_source_group_id')} = {expr.value(residual.group_id)}")
         if residual.statuses:
-            options = ", ".join(expr.value(status.value) for status in residual.statuses)
+            options = ", ".join(expr.value(str(status)) for status in residual.statuses)
             clauses.append(f"{expr.name('status')} IN ({options})")
         if residual.task_type is not None:
-            clauses.append(f"{expr.name('task_type')} = {expr.value(residual.task_type.value)}")
+            clauses.append(f"{expr.name('task_type')} = {expr.value(str(residual.task_type))}")
         if residual.priority is not None:
-            clauses.append(f"{expr.name('priority')} = {expr.value(residual.priority.value)}")
+            clauses.append(f"{expr.name('priority')} = {expr.value(str(residual.priority))}")
         args: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": stream.index,

@@ -1,0 +1,123 @@
+"""DynamoTaskRepository on moto: idempotent transactional inserts, index plans, cursors, counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskapi.models.domain import Task, TaskEvent, TaskStatus
+from taskapi.store.base import TaskFilters
+
+
+def make(task_id: str, account: str = "acct_a", n: int = 0, **fields) -> Task:
+    stamp = f"2026-01-01T00:00:{n // 1000:02d}.{n % 1000:03d}000Z"
+    values = {
+        "account_id": account,
+        "task_id": task_id,
+        "user_id": "u",
+        "task_type": "quiz",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "request_data": {"story_prompt": "p", "difficulty": "easy", "ratio": 0.5},
+        "events": [TaskEvent(timestamp=stamp, message="Task pending")],
+    }
+    values.update(fields)
+    return Task(**values)
+
+
+def test_a_hundred_new_tasks_take_one_write_call(repo, calls):
+    tasks = [make(f"t{n}", n=n) for n in range(100)]
+    result = repo.insert_new(tasks)
+    assert len(result.created) == 100 and not result.existing
+    assert calls == ["TransactWriteItems"]
+    assert repo.get("acct_a", "t42") == tasks[42]
+
+
+def test_existing_ids_are_answered_as_stored_in_one_more_call(repo, calls):
+    original = make("t1", n=1, priority="low")
+    repo.insert_new([original])
+    calls.clear()
+    result = repo.insert_new([make("t1", n=5, priority="urgent"), make("t2", n=6)])
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    assert result.existing == {"t1": original}
+    assert set(result.created) == {"t2"}
+    assert repo.get("acct_a", "t1").priority == "low"
+
+
+def test_all_existing_takes_one_call(repo, calls):
+    repo.insert_new([make("t1"), make("t2", n=1)])
+    calls.clear()
+    result = repo.insert_new([make("t1"), make("t2", n=1)])
+    assert calls == ["TransactWriteItems"] and set(result.existing) == {"t1", "t2"} and not result.created
+
+
+def test_two_accounts_may_own_the_same_id(repo):
+    repo.insert_new([make("same", account="acct_a", task_type="video")])
+    result = repo.insert_new([make("same", account="acct_b", task_type="quiz")])
+    assert set(result.created) == {"same"}
+    assert repo.get("acct_a", "same").task_type == "video"
+    assert repo.get("acct_b", "same").task_type == "quiz"
+    assert repo.count("acct_b", TaskFilters()) == 1
+
+
+def test_request_data_round_trips_exactly(repo):
+    data = {"story_prompt": "p", "segments": 3, "voice_rate": 1.0, "nested": {"a": [1, 2.5, None, True]}}
+    repo.insert_new([make("t", request_data=data)])
+    stored = repo.get("acct_a", "t").request_data
+    assert stored == data and type(stored["voice_rate"]) is float and type(stored["segments"]) is int
+
+
+@pytest.fixture
+def seeded(repo):
+    """60 tasks of acct_a over groups g0..g2, sources s0..s3, two statuses; noise in acct_b."""
+    tasks = []
+    for n in range(60):
+        tasks.append(
+            make(
+                f"t{n:02d}",
+                n=n,
+                task_source_group_id=f"g{n % 3}",
+                task_source_id=f"s{n % 4}",
+                status=TaskStatus.COMPLETED if n % 5 == 0 else TaskStatus.PENDING,
+                task_type="video" if n % 2 else "quiz",
+            )
+        )
+    repo.insert_new(tasks)
+    repo.insert_new([make(f"t{n:02d}", account="acct_b", n=n, task_source_group_id="g0") for n in range(30)])
+    return sorted(tasks, key=lambda t: t.created_sk, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        TaskFilters(),
+        TaskFilters(group_id="g1"),
+        TaskFilters(source_ids=("s1", "s3")),
+        TaskFilters(source_ids=("s0",), group_id="g0"),
+        TaskFilters(statuses=(TaskStatus.COMPLETED,)),
+        TaskFilters(statuses=(TaskStatus.COMPLETED, TaskStatus.PENDING), task_type="video"),
+        TaskFilters(group_id="g2", statuses=(TaskStatus.PENDING,), task_type="quiz"),
+        TaskFilters(task_ids=("t01", "t02", "t59", "missing"), task_type="video"),
+        TaskFilters(priority="normal", task_type="quiz"),
+    ],
+    ids=lambda f: ",".join(f"{k}={v}" for k, v in vars(f).items() if v),
+)
+def test_every_plan_answers_what_the_filters_select_newest_first(repo, seeded, filters):
+    expected = [t for t in seeded if filters.matches(t)]
+    assert repo.page("acct_a", filters, before=None, want=1000) == expected
+    assert repo.count("acct_a", filters) == len(expected)
+    if len(expected) > 3:
+        middle = expected[2].created_sk
+        assert repo.page("acct_a", filters, before=middle, want=2) == expected[3:5]
+
+
+def test_a_group_page_reads_only_the_items_it_answers(repo, seeded, calls):
+    calls.clear()
+    page = repo.page("acct_a", TaskFilters(group_id="g0"), before=None, want=7)
+    assert len(page) == 7
+    assert calls == ["Query"] and calls.scanned == [7]
+
+
+def test_the_account_index_never_shows_another_account(repo, seeded):
+    assert {t.account_id for t in repo.page("acct_b", TaskFilters(), before=None, want=1000)} == {"acct_b"}
+    assert repo.count("acct_b", TaskFilters(group_id="g1")) == 0
+    assert repo.get_many("acct_b", ["t31", "t45"]) == {}

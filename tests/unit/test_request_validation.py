@@ -1,0 +1,125 @@
+"""What a client may send when creating tasks: the rules by task type and the bulk limits."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from taskapi.models.requests import TOO_MANY_TASKS, BulkCreateRequest, TaskCreate
+from tests import factories
+
+task_adapter: TypeAdapter = TypeAdapter(TaskCreate)
+
+
+def errors_of(body: dict, model=BulkCreateRequest) -> list[dict]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(body)
+    return caught.value.errors()
+
+
+def locs(errors: list[dict]) -> list[tuple]:
+    return [tuple(e["loc"]) for e in errors]
+
+
+def test_video_needs_story_prompt_and_segments():
+    errors = errors_of(factories.bulk(factories.video(request_data={"content": "Lesson about mathematics"})))
+    assert ("tasks", 0, "video", "request_data", "story_prompt") in locs(errors)
+    assert ("tasks", 0, "video", "request_data", "segments") in locs(errors)
+
+
+@pytest.mark.parametrize("segments", [1, 50, "maximum"])
+def test_segments_accepts_1_to_50_or_maximum(segments):
+    body = factories.video(request_data={"story_prompt": "x", "segments": segments})
+    assert task_adapter.validate_python(body).request_data.segments == segments
+
+
+@pytest.mark.parametrize("segments", [0, 51, "3", 2.5, True, "max", None])
+def test_segments_rejects_everything_else(segments):
+    errors = errors_of(factories.bulk(factories.video(request_data={"story_prompt": "x", "segments": segments})))
+    assert locs(errors) == [("tasks", 0, "video", "request_data", "segments")]
+
+
+def test_blank_prompt_is_rejected():
+    errors = errors_of(factories.bulk(factories.documentation(request_data={"story_prompt": "   "})))
+    assert locs(errors) == [("tasks", 0, "documentation", "request_data", "story_prompt")]
+
+
+def test_quiz_rules():
+    ok = task_adapter.validate_python(
+        factories.quiz(
+            request_data={
+                "story_prompt": "text",
+                "difficulty": "hard",
+                "num_questions": 50,
+                "question_types": ["true_false", "multiple_choice"],
+            }
+        )
+    )
+    assert ok.request_data.num_questions == 50
+    for bad in (
+        {"difficulty": "extreme"},
+        {"num_questions": 0},
+        {"num_questions": 51},
+        {"question_types": ["essay"]},
+        {"question_types": []},
+        {"question_types": ["true_false", "true_false"]},
+    ):
+        body = factories.quiz(request_data={"story_prompt": "text", "difficulty": "easy", **bad})
+        field = next(iter(bad))
+        assert [loc[:5] for loc in locs(errors_of(factories.bulk(body)))] == [("tasks", 0, "quiz", "request_data", field)], bad
+
+
+def test_unknown_request_data_keys_pass_through_to_the_generator():
+    body = factories.video(request_data={"story_prompt": "x", "segments": 2, "music": {"track": "calm"}})
+    assert task_adapter.validate_python(body).request_data_dict() == {
+        "story_prompt": "x",
+        "segments": 2,
+        "music": {"track": "calm"},
+    }
+
+
+def test_optional_fields_are_type_checked():
+    body = factories.video(request_data={"story_prompt": "x", "segments": 2, "include_subtitles": "yes"})
+    assert locs(errors_of(factories.bulk(body))) == [("tasks", 0, "video", "request_data", "include_subtitles")]
+    body = factories.video(request_data={"story_prompt": "x", "segments": 2, "logo_url": "ftp://host/logo"})
+    assert locs(errors_of(factories.bulk(body))) == [("tasks", 0, "video", "request_data", "logo_url")]
+
+
+def test_unknown_task_type_and_unknown_task_fields_are_rejected():
+    assert locs(errors_of(factories.bulk({"task_type": "podcast"}))) == [("tasks", 0)]
+    errors = errors_of(factories.bulk(factories.video(task_source_group="batch")))
+    assert locs(errors) == [("tasks", 0, "video", "task_source_group")]
+
+
+def test_request_data_size_is_bounded():
+    body = factories.documentation(request_data={"story_prompt": "x", "notes": "y" * 30_000})
+    errors = errors_of(factories.bulk(body))
+    assert errors[0]["type"] == "request_data_too_large"
+    assert errors[0]["loc"][:2] == ("tasks", 0)
+
+
+def test_empty_task_id_and_source_fields_mean_missing():
+    task = task_adapter.validate_python(factories.video(task_id="", task_source_id="", task_source_group_id=""))
+    assert task.task_id is None and task.task_source_id is None and task.task_source_group_id is None
+
+
+@pytest.mark.parametrize("task_id", ["a/b", "a,b", "a b", "a#b", "x" * 129])
+def test_task_ids_that_could_not_be_addressed_are_rejected(task_id):
+    errors = errors_of(factories.bulk(factories.video(task_id=task_id)))
+    assert locs(errors) == [("tasks", 0, "video", "task_id")]
+
+
+def test_duplicate_ids_in_one_request_name_both_indexes():
+    errors = errors_of(factories.bulk(factories.video("t1"), factories.quiz("t2"), factories.quiz("t1")))
+    assert errors[0]["type"] == "duplicate_task_id"
+    assert "tasks[2]" in errors[0]["msg"] and "tasks[0]" in errors[0]["msg"]
+
+
+def test_more_than_100_tasks_is_its_own_error_type():
+    errors = errors_of(factories.bulk(*[factories.video()] * 101))
+    assert [e["type"] for e in errors] == [TOO_MANY_TASKS]
+    assert errors[0]["msg"] == "Cannot create more than 100 tasks at once"
+
+
+def test_empty_task_list_is_rejected():
+    assert locs(errors_of({"tasks": []})) == [("tasks",)]
