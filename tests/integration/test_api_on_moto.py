@@ -32,7 +32,9 @@ def test_create_list_count_and_get_through_the_real_stack(api, key_store):
     assert tasks[0]["request_data"]["logo_url"] == "https://example.com/logo.png"
 
     listed = api.get("/api/tasks", headers=headers, params={"task_source_group_id": "batch_456", "limit": 1}).json()
-    assert listed["total"] == 2 and len(listed["tasks"]) == 1 and listed["next_token"]
+    assert listed["total"] == 2
+    assert len(listed["tasks"]) == 1
+    assert listed["next_token"]
     rest = api.get(
         "/api/tasks",
         headers=headers,
@@ -57,7 +59,8 @@ def test_revoked_key_stops_working(api, key_store):
     revoked = key_store.revoke(record.key_id)
     assert revoked.revoked_at is not None
     answer = api.get("/api/tasks", headers={"X-API-Key": key})
-    assert answer.status_code == 401 and answer.json() == {"detail": "API key has been revoked"}
+    assert answer.status_code == 401
+    assert answer.json() == {"detail": "API key has been revoked"}
 
 
 def test_revoking_an_unknown_key_is_not_found(key_store):

@@ -27,7 +27,8 @@ def make(task_id: str, account: str = "acct_a", n: int = 0, **fields) -> Task:
 def test_a_hundred_new_tasks_take_one_write_call(repo, calls):
     tasks = [make(f"t{n}", n=n) for n in range(100)]
     result = repo.insert_new(tasks)
-    assert len(result.created) == 100 and not result.existing
+    assert len(result.created) == 100
+    assert not result.existing
     assert calls == ["TransactWriteItems"]
     assert repo.get("acct_a", "t42") == tasks[42]
 
@@ -47,7 +48,9 @@ def test_all_existing_takes_one_call(repo, calls):
     repo.insert_new([make("t1"), make("t2", n=1)])
     calls.clear()
     result = repo.insert_new([make("t1"), make("t2", n=1)])
-    assert calls == ["TransactWriteItems"] and set(result.existing) == {"t1", "t2"} and not result.created
+    assert calls == ["TransactWriteItems"]
+    assert set(result.existing) == {"t1", "t2"}
+    assert not result.created
 
 
 def test_two_accounts_may_own_the_same_id(repo):
@@ -63,7 +66,9 @@ def test_request_data_round_trips_exactly(repo):
     data = {"story_prompt": "p", "segments": 3, "voice_rate": 1.0, "nested": {"a": [1, 2.5, None, True]}}
     repo.insert_new([make("t", request_data=data)])
     stored = repo.get("acct_a", "t").request_data
-    assert stored == data and type(stored["voice_rate"]) is float and type(stored["segments"]) is int
+    assert stored == data
+    assert type(stored["voice_rate"]) is float
+    assert type(stored["segments"]) is int
 
 
 @pytest.fixture
@@ -114,7 +119,8 @@ def test_a_group_page_reads_only_the_items_it_answers(repo, seeded, calls):
     calls.clear()
     page = repo.page("acct_a", TaskFilters(group_id="g0"), before=None, want=7)
     assert len(page) == 7
-    assert calls == ["Query"] and calls.scanned == [7]
+    assert calls == ["Query"]
+    assert calls.scanned == [7]
 
 
 def test_the_account_index_never_shows_another_account(repo, seeded):

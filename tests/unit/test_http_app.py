@@ -34,7 +34,8 @@ def key_for(api, account: str) -> dict[str, str]:
 
 def test_health_needs_no_credentials(api):
     answer = api.get("/health")
-    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
 
 
 def test_every_task_route_needs_credentials(api):
@@ -69,7 +70,8 @@ def test_bulk_create_then_read_back(api):
         "events",
     }
     one = api.get("/api/tasks/t1", headers=headers)
-    assert one.status_code == 200 and one.json() == body[0]
+    assert one.status_code == 200
+    assert one.json() == body[0]
 
 
 def test_single_create_answers_the_same_shape(api):
@@ -100,7 +102,9 @@ def test_more_than_100_tasks_is_413_with_the_reference_text(api):
 
 def test_duplicate_ids_in_one_request_are_422(api):
     headers = key_for(api, "acct_a")
-    answer = api.post("/api/tasks/bulk", headers=headers, json=factories.bulk(factories.video("a"), factories.quiz("a")))
+    answer = api.post(
+        "/api/tasks/bulk", headers=headers, json=factories.bulk(factories.video("a"), factories.quiz("a"))
+    )
     assert answer.status_code == 422
     assert "tasks[1]" in answer.json()["detail"][0]["msg"]
 
@@ -134,7 +138,8 @@ def test_status_filter_accepts_several_values_and_any_case(api):
     headers = key_for(api, "acct_a")
     api.post("/api/tasks/bulk", headers=headers, json=factories.bulk(factories.video("t1")))
     answer = api.get("/api/tasks?status=pending,COMPLETED", headers=headers)
-    assert answer.status_code == 200 and answer.json()["total"] == 1
+    assert answer.status_code == 200
+    assert answer.json()["total"] == 1
 
 
 def test_empty_csv_values_are_dropped(api):
@@ -142,7 +147,9 @@ def test_empty_csv_values_are_dropped(api):
     api.post(
         "/api/tasks/bulk",
         headers=headers,
-        json=factories.bulk(factories.video("a", task_source_id="course_123"), factories.quiz("b", task_source_id="c2")),
+        json=factories.bulk(
+            factories.video("a", task_source_id="course_123"), factories.quiz("b", task_source_id="c2")
+        ),
     )
     answer = api.get("/api/tasks?task_source_ids=course_123,,c2,", headers=headers).json()
     assert answer["total"] == 2

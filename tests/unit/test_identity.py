@@ -150,7 +150,9 @@ def test_alg_none_is_refused(store):
 
 def test_other_schemes_are_refused(store):
     with pytest.raises(Unauthenticated):
-        authenticate(authorization="Basic dXNlcjpwYXNz", api_key=None, account_id="a", settings=SETTINGS, key_store=store)
+        authenticate(
+            authorization="Basic dXNlcjpwYXNz", api_key=None, account_id="a", settings=SETTINGS, key_store=store
+        )
     with pytest.raises(Unauthenticated, match="Not authenticated"):
         authenticate(authorization=None, api_key=None, account_id="a", settings=SETTINGS, key_store=store)
 

@@ -66,7 +66,9 @@ def test_quiz_rules():
     ):
         body = factories.quiz(request_data={"story_prompt": "text", "difficulty": "easy", **bad})
         field = next(iter(bad))
-        assert [loc[:5] for loc in locs(errors_of(factories.bulk(body)))] == [("tasks", 0, "quiz", "request_data", field)], bad
+        assert [loc[:5] for loc in locs(errors_of(factories.bulk(body)))] == [
+            ("tasks", 0, "quiz", "request_data", field)
+        ], bad
 
 
 def test_unknown_request_data_keys_pass_through_to_the_generator():
@@ -100,7 +102,9 @@ def test_request_data_size_is_bounded():
 
 def test_empty_task_id_and_source_fields_mean_missing():
     task = task_adapter.validate_python(factories.video(task_id="", task_source_id="", task_source_group_id=""))
-    assert task.task_id is None and task.task_source_id is None and task.task_source_group_id is None
+    assert task.task_id is None
+    assert task.task_source_id is None
+    assert task.task_source_group_id is None
 
 
 @pytest.mark.parametrize("task_id", ["a/b", "a,b", "a b", "a#b", "x" * 129])
@@ -112,7 +116,8 @@ def test_task_ids_that_could_not_be_addressed_are_rejected(task_id):
 def test_duplicate_ids_in_one_request_name_both_indexes():
     errors = errors_of(factories.bulk(factories.video("t1"), factories.quiz("t2"), factories.quiz("t1")))
     assert errors[0]["type"] == "duplicate_task_id"
-    assert "tasks[2]" in errors[0]["msg"] and "tasks[0]" in errors[0]["msg"]
+    assert "tasks[2]" in errors[0]["msg"]
+    assert "tasks[0]" in errors[0]["msg"]
 
 
 def test_more_than_100_tasks_is_its_own_error_type():

@@ -28,12 +28,14 @@ def create(repo, *tasks, principal=None, **shared):
 def test_bulk_create_answers_every_task_in_request_order(repo):
     created = create(repo, factories.video("task_001"), factories.quiz(), factories.documentation("doc_1"))
     assert [t.task_type for t in created] == ["video", "quiz", "documentation"]
-    assert created[0].task_id == "task_001" and created[2].task_id == "doc_1"
+    assert created[0].task_id == "task_001"
+    assert created[2].task_id == "doc_1"
     assert uuid.UUID(created[1].task_id).version == 4
     for task in created:
         assert task.status is TaskStatus.PENDING
         assert task.progress == 0
-        assert task.account_id == "acct_a" and task.user_id == "user_1"
+        assert task.account_id == "acct_a"
+        assert task.user_id == "user_1"
         assert [e.message for e in task.events] == ["Task pending"]
 
 
@@ -82,7 +84,8 @@ def test_another_accounts_task_is_not_found_like_a_missing_one(repo):
 
 def test_tasks_without_request_data_are_stored(repo):
     (task,) = create(repo, {"task_type": "video"})
-    assert task.request_data is None and task.status is TaskStatus.PENDING
+    assert task.request_data is None
+    assert task.status is TaskStatus.PENDING
 
 
 def _seed(repo, count: int, **fields):
