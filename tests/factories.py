@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from taskapi.auth.principal import Principal
@@ -47,3 +50,44 @@ def documentation(task_id: str | None = None, **overrides: Any) -> dict[str, Any
 
 def bulk(*tasks: dict[str, Any], **shared: Any) -> dict[str, Any]:
     return {"tasks": list(tasks), **shared}
+
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def apigw_event(
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+    resource: str = "/api/{proxy+}",
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as the v1 stage delivers it to the API function."""
+    event = json.loads((EVENTS / "apigw_rest_proxy.json").read_text())
+    all_headers = {**event["headers"], **(headers or {})}
+    event.update(
+        resource=resource,
+        path=path,
+        httpMethod=method,
+        headers=all_headers,
+        multiValueHeaders={k: [v] for k, v in all_headers.items()},
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+        body=None if body is None else json.dumps(body),
+    )
+    event["requestContext"].update(httpMethod=method, path=f"/v1{path}", resourcePath=resource)
+    return event
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "taskapi-ApiFunction"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:taskapi-ApiFunction"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000

@@ -1,14 +1,18 @@
 """API Gateway (REST, proxy integration) -> FastAPI, through Mangum."""
 
+from typing import Any
+
 from mangum import Mangum
 
-from taskapi.http.app import create_app
-from taskapi.observability import logger
+from taskapi.http.app import create_app, mounted_at
+from taskapi.observability import logger, metrics
+from taskapi.settings import get_settings
 
 app = create_app()
-_mangum = Mangum(app, lifespan="off")
+_mangum = Mangum(mounted_at(app, get_settings().root_path), lifespan="off")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
-def handler(event: dict, context: object) -> dict:
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _mangum(event, context)

@@ -16,7 +16,7 @@ from tests import factories
 
 @pytest.fixture
 def api():
-    app = create_app(Settings())
+    app = create_app()
     repo, keys = InMemoryTaskRepository(), InMemoryApiKeyStore()
     app.dependency_overrides[deps.get_repository] = lambda: repo
     app.dependency_overrides[deps.get_key_store] = lambda: keys

@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.http import errors
 from taskapi.http.routes import router
 from taskapi.models.responses import HealthOut
-from taskapi.settings import Settings, get_settings
 
 DESCRIPTION = """
 Submit content-generation tasks (video, quiz, animated_lesson, documentation) in bulk and
@@ -27,13 +27,11 @@ def _version() -> str:
         return "lambda"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app() -> FastAPI:
     app = FastAPI(
         title="Task API",
         version=_version(),
         description=DESCRIPTION,
-        root_path=settings.root_path,
     )
     errors.install(app)
     app.include_router(router)
@@ -43,3 +41,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HealthOut(status="ok", version=app.version)
 
     return app
+
+
+def mounted_at(app: ASGIApp, root_path: str) -> ASGIApp:
+    """Tell the app the prefix it is served under (API Gateway's stage, e.g. "/v1"), which
+    Mangum does not pass on, so /docs links to the stage's /openapi.json."""
+    if not root_path:
+        return app
+
+    async def with_root_path(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "root_path": root_path}, receive, send)
+
+    return with_root_path
