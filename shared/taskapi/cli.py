@@ -100,9 +100,7 @@ def _keys_create(args: argparse.Namespace) -> None:
         _key_store().put(record)
     except (BotoCoreError, ClientError) as exc:
         raise _aws_failure("store the key", exc) from exc
-    print(
-        f"Created key {record.display_prefix} for account {record.account_id}; store it now, it is not shown again:",
-    )
+    print(f"Created key {record.display_prefix} for account {record.account_id}; store it now, it is not shown again:")
     print(key)
 
 

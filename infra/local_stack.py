@@ -1,0 +1,371 @@
+"""The local stack: template.yaml run offline, started with `python -m infra.local_stack` (`make dev`).
+
+It starts an embedded moto server (unless AWS_ENDPOINT_URL names one to use instead), creates the
+template's tables on it, points the API's settings at them the way template.yaml points the Lambda
+function at the real ones, creates a demo account's credentials and serves the same FastAPI app
+with uvicorn. Later event-source pollers and the schedule plug in as background workers.
+
+Environment:
+  TASKAPI_PORT       port of the API (default 8000)
+  TASKAPI_AWS_PORT   port of the embedded moto server (default 4566)
+  AWS_ENDPOINT_URL   use this AWS endpoint (moto, LocalStack, a real account) and start no moto server
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.provision import provision
+from infra.template import LocalNames, function_environment
+
+HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+DEFAULT_AWS_PORT = 4566
+DEFAULT_REGION = "us-east-1"
+API_FUNCTION = "ApiFunction"
+DEMO_ACCOUNT = "demo"
+DEMO_USER = "demo-user"
+# moto accepts any credentials; these only keep boto3 from looking further (profiles, IMDS).
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Template values that only make sense in AWS: when empty they are dropped, so that the documented
+# local defaults of taskapi.settings apply (HS256 development secret, issuer "taskapi-local").
+DROP_WHEN_EMPTY = ("TASKAPI_JWT_ISSUER", "TASKAPI_JWT_JWKS_URL")
+LOCAL_OVERRIDES = {
+    "TASKAPI_ENVIRONMENT": "local",
+    # API Gateway adds the stage ("/v1") in front of every path; uvicorn serves at the root.
+    "TASKAPI_ROOT_PATH": "",
+    # Nothing collects EMF output locally; it would only interleave with the logs.
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+class StackError(Exception):
+    """An expected reason the stack cannot start (port taken, endpoint unreachable): no traceback."""
+
+
+class BackgroundWorker(Protocol):
+    """Something that runs beside the API while the stack is up (an SQS poller, the schedule)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    api_port: int = DEFAULT_API_PORT
+    aws_port: int = DEFAULT_AWS_PORT
+    external_endpoint: str | None = None
+    host: str = HOST
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> StackConfig:
+        return cls(
+            api_port=_port(environ, "TASKAPI_PORT", DEFAULT_API_PORT),
+            aws_port=_port(environ, "TASKAPI_AWS_PORT", DEFAULT_AWS_PORT),
+            external_endpoint=environ.get("AWS_ENDPOINT_URL") or None,
+        )
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise StackError(f"{name}={raw!r} is not a port number (0-65535)")
+    return int(raw)
+
+
+def http_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+def bind_listener(host: str, port: int, purpose: str) -> socket.socket:
+    """A listening TCP socket, or StackError naming the variable that moves the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Same option uvicorn and werkzeug set: a restart must not wait for TIME_WAIT to expire.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise StackError(f"cannot listen on {host}:{port} for {purpose}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def start_moto_server(host: str = HOST, port: int = DEFAULT_AWS_PORT) -> Any:
+    """Start moto's server in a thread of this process; answers the started ThreadedMotoServer."""
+    from moto.server import ThreadedMotoServer
+
+    # ThreadedMotoServer.start() waits forever if its thread cannot bind, so find out first.
+    if port:
+        bind_listener(host, port, "the embedded moto server (set TASKAPI_AWS_PORT)").close()
+    # werkzeug logs every request at INFO; the API's own access log says enough.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    return server
+
+
+def aws_environment(endpoint_url: str, environ: Mapping[str, str], *, embedded: bool) -> dict[str, str]:
+    """Variables that point boto3 (which honours AWS_ENDPOINT_URL itself) at the stack's endpoint.
+
+    The embedded moto server always gets dummy credentials unless some are set, so a developer's
+    real profile never signs local requests. An external endpoint keeps whatever boto3 finds."""
+    env = {"AWS_ENDPOINT_URL": endpoint_url}
+    if not environ.get("AWS_DEFAULT_REGION"):
+        env["AWS_DEFAULT_REGION"] = DEFAULT_REGION
+    has_keys = bool(environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"))
+    if not has_keys and (embedded or boto3.Session().get_credentials() is None):
+        env.update(DUMMY_CREDENTIALS)
+    return env
+
+
+def api_environment(names: LocalNames, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """What template.yaml gives the API function, with local physical names and local overrides."""
+    env = function_environment(API_FUNCTION, template=template, names=names)
+    for name in DROP_WHEN_EMPTY:
+        if not env.get(name):
+            env.pop(name, None)
+    env.update(LOCAL_OVERRIDES)
+    return env
+
+
+def apply_environment(env: Mapping[str, str]) -> None:
+    """Set the variables and forget what was derived from the old ones (settings, boto3 clients)."""
+    os.environ.update(env)
+    from taskapi import aws
+    from taskapi.settings import get_settings
+
+    get_settings.cache_clear()
+    aws.reset_clients()
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    account_id: str
+    user_id: str
+    api_key: str
+    key_prefix: str
+    bearer_token: str | None
+    """None when bearer tokens are verified against a JWKS URL: no local secret signs them then."""
+
+
+def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_USER) -> DemoCredentials:
+    """A new API key for the account (stored as a hash, like `taskapi keys create`) and a bearer
+    token granting it. Reads settings and clients, so call it after apply_environment."""
+    from taskapi import aws
+    from taskapi.auth.api_keys import DynamoApiKeyStore, generate_key
+    from taskapi.auth.tokens import issue_local_token
+    from taskapi.settings import get_settings
+
+    settings = get_settings()
+    key, record = generate_key(account_id)
+    DynamoApiKeyStore(aws.client("dynamodb"), settings.api_keys_table).put(record)
+    token = None
+    if settings.bearer_algorithm == "HS256":
+        token = issue_local_token(settings, subject=user_id, accounts=[account_id])
+    return DemoCredentials(
+        account_id=account_id,
+        user_id=user_id,
+        api_key=key,
+        key_prefix=record.display_prefix,
+        bearer_token=token,
+    )
+
+
+EXAMPLE_TASK = {
+    "tasks": [
+        {
+            "task_id": "hello_quiz_001",
+            "task_type": "quiz",
+            "priority": "normal",
+            "request_data": {"story_prompt": "Pythagoras and right triangles", "difficulty": "easy"},
+            "task_source_name": "README",
+            "task_source_group_id": "getting_started",
+        }
+    ]
+}
+
+
+def curl_example(api_url: str, api_key: str) -> str:
+    """One shell line that creates a task with the demo key (idempotent: rerunning it is harmless)."""
+    import json
+
+    body = json.dumps(EXAMPLE_TASK, separators=(",", ":"))
+    return shlex.join(
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            f"{api_url}/api/tasks/bulk",
+            "-H",
+            f"X-API-Key: {api_key}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ]
+    )
+
+
+def banner(*, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredentials) -> str:
+    """What a developer needs to call the stack. Tests parse the "Label: value" lines."""
+    endpoint_note = "embedded moto server" if embedded else "external endpoint from AWS_ENDPOINT_URL"
+    return "\n".join(
+        [
+            "",
+            "Task API local stack is up.",
+            f"API URL: {api_url}",
+            f"Docs: {api_url}/docs",
+            f"AWS endpoint: {aws_endpoint} ({endpoint_note})",
+            f"Account: {demo.account_id}",
+            f"API key: {demo.api_key}",
+            f"Bearer token: {demo.bearer_token or '- (TASKAPI_JWT_JWKS_URL is set: tokens come from that issuer)'}",
+            f"X-Account-ID: {demo.account_id}",
+            "Try it (creates a task with the API key):",
+            curl_example(api_url, demo.api_key),
+            "More keys and tokens: taskapi keys create --account ID / taskapi token --sub USER --account ID"
+            f" (with AWS_ENDPOINT_URL={aws_endpoint}).",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+    )
+
+
+class LocalStack:
+    """start() brings up the AWS side and the demo credentials, serve() runs the API until a
+    signal, stop() takes everything down in reverse order. Workers start after provisioning."""
+
+    def __init__(self, config: StackConfig, workers: Sequence[BackgroundWorker] = ()) -> None:
+        self.config = config
+        self.workers: list[BackgroundWorker] = list(workers)
+        self.names = LocalNames(region=DEFAULT_REGION)
+        self.demo: DemoCredentials | None = None
+        self.aws_endpoint = config.external_endpoint or ""
+        self._moto: Any = None
+        self._listener: socket.socket | None = None
+        self._started_workers: list[BackgroundWorker] = []
+
+    @property
+    def embedded(self) -> bool:
+        return self.config.external_endpoint is None
+
+    @property
+    def api_url(self) -> str:
+        port = self._listener.getsockname()[1] if self._listener else self.config.api_port
+        return http_url(self.config.host, port)
+
+    def start(self) -> DemoCredentials:
+        # The API port is claimed first: a taken port fails before anything else is started.
+        self._listener = bind_listener(self.config.host, self.config.api_port, "the API (set TASKAPI_PORT)")
+        if self.embedded:
+            self._moto = start_moto_server(self.config.host, self.config.aws_port)
+            self.aws_endpoint = http_url(*self._moto.get_host_and_port())
+        apply_environment(aws_environment(self.aws_endpoint, os.environ, embedded=self.embedded))
+        self.names = LocalNames(region=os.environ["AWS_DEFAULT_REGION"])
+        apply_environment(api_environment(self.names))
+        try:
+            provision(boto3.Session(), self.names)
+            self.demo = create_demo_credentials()
+        except (BotoCoreError, ClientError) as exc:
+            raise StackError(f"cannot provision the template's tables at {self.aws_endpoint}: {exc}") from exc
+        for worker in self.workers:
+            worker.start()
+            self._started_workers.append(worker)
+        return self.demo
+
+    def serve(self) -> None:
+        """Serve the API on the socket start() bound, until SIGINT or SIGTERM."""
+        import uvicorn
+
+        from taskapi.http.app import create_app, mounted_at
+        from taskapi.settings import get_settings
+
+        if self._listener is None:
+            raise RuntimeError("start() the stack before serve()")
+        # Mounted like functions/api does; the local root path is "" (no API Gateway stage).
+        app = mounted_at(create_app(), get_settings().root_path)
+        config = uvicorn.Config(
+            app,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        uvicorn.Server(config).run(sockets=[self._listener])
+
+    def stop(self) -> None:
+        """Idempotent; stops what start() got to, newest first."""
+        while self._started_workers:
+            self._started_workers.pop().stop()
+        if self._moto is not None:
+            moto, self._moto = self._moto, None
+            moto.stop()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local_stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or an argument it does not take (it takes none)
+        return exc.code if isinstance(exc.code, int) else 2
+    # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them afterwards; outside
+    # serve() (and after it) SIGTERM must unwind like Ctrl-C so that moto is stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        stack = LocalStack(StackConfig.from_environ(os.environ))
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with stack:
+        try:
+            demo = stack.start()
+            text = banner(api_url=stack.api_url, aws_endpoint=stack.aws_endpoint, embedded=stack.embedded, demo=demo)
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            stack.serve()
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            pass
+    print("Local stack stopped.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

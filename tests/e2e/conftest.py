@@ -1,0 +1,230 @@
+"""The local stack as a user runs it: `python -m infra.local_stack` in a subprocess, on free ports,
+started once per session. Its banner gives the demo API key, bearer token and curl line; the
+`taskapi` CLI runs as a subprocess against the stack's moto endpoint."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 30
+SHUTDOWN_SECONDS = 15
+CLI_SECONDS = 30
+# Accounts the session's multi-account bearer token grants (each test module owns some).
+TOKEN_ACCOUNTS = ("alpha", "beta", "catalog", "idem", "limits", "pages")
+_BANNER_LINE = re.compile(r"^(API URL|Docs|AWS endpoint|API key|Bearer token|X-Account-ID): (\S+)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without AWS or TASKAPI settings, so nothing outside leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TASKAPI_", "POWERTOOLS_"))}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+    fields: dict[str, str]
+    curl_line: str
+
+    @property
+    def api_url(self) -> str:
+        return self.fields["API URL"]
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.fields["AWS endpoint"]
+
+    @property
+    def api_key(self) -> str:
+        return self.fields["API key"]
+
+    @property
+    def bearer_token(self) -> str:
+        return self.fields["Bearer token"]
+
+    @property
+    def account_id(self) -> str:
+        return self.fields["X-Account-ID"]
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")
+
+
+def parse_banner(stdout: str) -> tuple[dict[str, str], str | None]:
+    fields: dict[str, str] = {}
+    curl_line = None
+    for line in stdout.splitlines():
+        match = _BANNER_LINE.match(line)
+        if match:
+            fields.setdefault(match.group(1), match.group(2))
+        elif line.startswith("curl ") and curl_line is None:
+            curl_line = line
+    return fields, curl_line
+
+
+def start_stack(workdir: Path, env: Mapping[str, str]) -> RunningStack:
+    """Start the stack, wait for its banner and /health; fail with its output if it does not come up."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        # Files, not pipes: the access log keeps writing and a full pipe would block the server.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=dict(env), stdout=out, stderr=err
+        )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            fields, curl_line = parse_banner(stdout_path.read_text(errors="replace"))
+            if "Bearer token" in fields and curl_line:
+                try:
+                    if httpx.get(f"{fields['API URL']}/health", timeout=2).status_code == 200:
+                        return RunningStack(process, stdout_path, stderr_path, fields, curl_line)
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
+    except BaseException:
+        stop_stack(process)
+        raise
+    stop_stack(process)
+    output = stdout_path.read_text(errors="replace") + stderr_path.read_text(errors="replace")
+    pytest.fail(f"local stack did not come up (exit code {process.returncode}):\n{output}")
+
+
+def stop_stack(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as a supervisor stops it; kill only if it ignores that."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=SHUTDOWN_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    api_port, aws_port = free_port(), free_port()
+    env = clean_environment(TASKAPI_PORT=str(api_port), TASKAPI_AWS_PORT=str(aws_port))
+    running = start_stack(tmp_path_factory.mktemp("local_stack"), env)
+    yield running
+    code = stop_stack(running.process)
+    assert code == 0, f"local stack exited with {code} on SIGTERM:\n{running.output()}"
+    assert "Local stack stopped." in running.stderr_path.read_text()
+    assert not port_is_listening(aws_port), "the embedded moto server outlived the stack"
+
+
+class StackTools:
+    """The helpers above, for tests that start a stack of their own (a conftest is not importable)."""
+
+    free_port = staticmethod(free_port)
+    port_is_listening = staticmethod(port_is_listening)
+    clean_environment = staticmethod(clean_environment)
+    start_stack = staticmethod(start_stack)
+    stop_stack = staticmethod(stop_stack)
+
+
+@pytest.fixture(scope="session")
+def stack_tools() -> type[StackTools]:
+    return StackTools
+
+
+@pytest.fixture(scope="session")
+def cli_environment(stack: RunningStack) -> dict[str, str]:
+    return clean_environment(
+        AWS_ENDPOINT_URL=stack.aws_endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def run_cli(cli_environment: dict[str, str]) -> CliRunner:
+    """Run the installed `taskapi` console script (or the module when it is not installed)."""
+    script = Path(sys.executable).with_name("taskapi")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "taskapi.cli"]
+
+    def run(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args],
+            cwd=ROOT,
+            env={**cli_environment, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=CLI_SECONDS,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def create_api_key(run_cli: CliRunner) -> Callable[[str], str]:
+    def create(account: str) -> str:
+        result = run_cli("keys", "create", "--account", account)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def multi_account_token(run_cli: CliRunner) -> str:
+    """One bearer token (from `taskapi token`) granting every account in TOKEN_ACCOUNTS."""
+    args = ["token", "--sub", "e2e-user"]
+    for account in TOKEN_ACCOUNTS:
+        args += ["--account", account]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def as_account(multi_account_token: str) -> Callable[[str], dict[str, str]]:
+    """Headers acting for one of TOKEN_ACCOUNTS with the multi-account token."""
+
+    def headers(account: str) -> dict[str, str]:
+        assert account in TOKEN_ACCOUNTS
+        return {"Authorization": f"Bearer {multi_account_token}", "X-Account-ID": account}
+
+    return headers
+
+
+@pytest.fixture(scope="session")
+def client(stack: RunningStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=10) as http:
+        yield http

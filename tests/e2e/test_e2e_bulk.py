@@ -1,0 +1,231 @@
+"""POST /api/tasks/bulk over HTTP: the API reference's own examples, idempotency and limits."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# The request body of "Create Bulk Tasks" in spec/task-api.md, verbatim.
+SPEC_BULK_BODY: dict[str, Any] = {
+    "tasks": [
+        {
+            "task_id": "task_001",
+            "task_type": "video",
+            "priority": "high",
+            "request_data": {
+                "story_prompt": (
+                    "Create an educational video about basic mathematics concepts including addition and subtraction"
+                ),
+                "segments": 3,
+                "language": "English",
+                "voice_name": "zh-CN-XiaoxiaoNeural",
+                "voice_rate": 1.0,
+                "image_style": "realistic",
+                "resolution": "1920*1080",
+                "include_subtitles": True,
+                "theme": "modern",
+            },
+            "task_source_name": "Course Creator",
+            "task_source_id": "course_123",
+            "task_source_group_id": "batch_456",
+        },
+        {
+            "task_type": "quiz",
+            "priority": "normal",
+            "request_data": {
+                "story_prompt": (
+                    "Once upon a time in ancient Greece, a young mathematician named Pythagoras discovered a "
+                    "fundamental theorem about right triangles that would revolutionize geometry forever."
+                ),
+                "difficulty": "medium",
+                "num_questions": 10,
+                "language": "English",
+            },
+            "task_source_name": "Course Creator",
+            "task_source_id": "course_123",
+            "task_source_group_id": "batch_456",
+        },
+        {
+            "task_type": "video",
+            "priority": "low",
+            "request_data": {
+                "story_prompt": "Create a comprehensive video about history",
+                "segments": "maximum",
+                "language": "English",
+            },
+            "task_source_name": "Auto Generator",
+            "task_source_id": "system_001",
+            "task_source_group_id": "batch_456",
+        },
+    ],
+    "logo_url": "https://example.com/logo.png",
+    "intro_video_url": "https://example.com/intro.mp4",
+    "outro_video_url": "https://example.com/outro.mp4",
+}
+SHARED_VIDEO_SETTINGS = ("logo_url", "intro_video_url", "outro_video_url")
+
+# The bodies of the "API Authentication" examples: request_data without story_prompt/segments.
+AUTH_EXAMPLE_BODY: dict[str, Any] = {
+    "tasks": [
+        {
+            "task_id": "task_001",
+            "task_type": "video",
+            "priority": "high",
+            "request_data": {"content": "Lesson about mathematics"},
+        }
+    ]
+}
+
+
+def _quiz(task_id: str | None, prompt: str = "A short story about fractions") -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "task_type": "quiz",
+        "request_data": {"story_prompt": prompt, "difficulty": "easy"},
+    }
+    if task_id is not None:
+        task["task_id"] = task_id
+    return task
+
+
+def _count(client: httpx.Client, headers: dict[str, str], **params: str) -> int:
+    response = client.get("/api/tasks/count/total", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return int(response.json()["total"])
+
+
+def test_spec_bulk_example_creates_the_three_tasks_in_request_order(client: httpx.Client, stack: Any) -> None:
+    headers = {"X-API-Key": stack.api_key}
+
+    response = client.post("/api/tasks/bulk", headers=headers, json=SPEC_BULK_BODY)
+
+    assert response.status_code == 200, response.text
+    tasks = response.json()
+    assert [t["task_type"] for t in tasks] == ["video", "quiz", "video"]
+    assert tasks[0]["task_id"] == "task_001"
+    for generated in (tasks[1]["task_id"], tasks[2]["task_id"]):
+        assert str(uuid.UUID(generated)) == generated
+        assert uuid.UUID(generated).version == 4
+    assert tasks[1]["task_id"] != tasks[2]["task_id"]
+    for sent, task in zip(SPEC_BULK_BODY["tasks"], tasks, strict=True):
+        assert task["account_id"] == stack.account_id
+        assert task["user_id"] == f"api_key_user_{stack.account_id}"
+        assert task["status"] == "PENDING"
+        assert task["progress"] == 0
+        assert task["attempt"] == 1
+        assert task["priority"] == sent["priority"]
+        assert [e["message"] for e in task["events"]] == ["Task pending"]
+        for field in ("task_source_name", "task_source_id", "task_source_group_id"):
+            assert task[field] == sent[field]
+        shared = {name: SPEC_BULK_BODY[name] for name in SHARED_VIDEO_SETTINGS}
+        if task["task_type"] == "video":
+            assert task["request_data"] == {**sent["request_data"], **shared}
+        else:
+            assert task["request_data"] == sent["request_data"]
+            assert not set(SHARED_VIDEO_SETTINGS) & set(task["request_data"])
+    assert tasks[0]["request_data"]["voice_rate"] == 1.0
+    assert tasks[2]["request_data"]["segments"] == "maximum"
+
+    # Then each task reads back as created, by id and through the task_ids filter.
+    for task in tasks:
+        stored = client.get(f"/api/tasks/{task['task_id']}", headers=headers)
+        assert stored.status_code == 200
+        assert stored.json() == task
+    ids = ",".join(t["task_id"] for t in tasks)
+    listed = client.get("/api/tasks", headers=headers, params={"task_ids": ids}).json()
+    assert listed["total"] == 3
+    assert {t["task_id"] for t in listed["tasks"]} == {t["task_id"] for t in tasks}
+
+
+def test_shared_video_settings_do_not_override_a_tasks_own(client: httpx.Client, as_account: Callable) -> None:
+    headers = as_account("idem")
+    body = copy.deepcopy(SPEC_BULK_BODY)
+    body["tasks"] = [body["tasks"][0]]
+    body["tasks"][0]["task_id"] = "own_logo_001"
+    body["tasks"][0]["request_data"]["logo_url"] = "https://example.com/own-logo.png"
+
+    response = client.post("/api/tasks/bulk", headers=headers, json=body)
+
+    assert response.status_code == 200, response.text
+    request_data = response.json()[0]["request_data"]
+    assert request_data["logo_url"] == "https://example.com/own-logo.png"
+    assert request_data["intro_video_url"] == SPEC_BULK_BODY["intro_video_url"]
+
+
+@pytest.mark.parametrize("credentials", ["bearer", "api_key"])
+def test_auth_examples_bodies_are_rejected_naming_request_data_story_prompt(
+    client: httpx.Client, stack: Any, credentials: str
+) -> None:
+    if credentials == "bearer":
+        headers = {"Authorization": f"Bearer {stack.bearer_token}", "X-Account-ID": stack.account_id}
+    else:
+        headers = {"X-API-Key": stack.api_key}
+    before = _count(client, headers)
+
+    response = client.post("/api/tasks/bulk", headers=headers, json=AUTH_EXAMPLE_BODY)
+
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    missing = {tuple(p["loc"][-2:]) for p in problems if p["type"] == "missing"}
+    assert ("request_data", "story_prompt") in missing
+    assert ("request_data", "segments") in missing
+    assert all(p["loc"][:3] == ["body", "tasks", 0] for p in problems)
+    assert _count(client, headers) == before  # a rejected bulk request writes nothing
+
+
+def test_posting_an_existing_task_id_again_answers_the_stored_task_unchanged(
+    client: httpx.Client, as_account: Callable
+) -> None:
+    headers = as_account("idem")
+    first = client.post("/api/tasks/bulk", headers=headers, json={"tasks": [_quiz("idem_001", "First version")]})
+    assert first.status_code == 200, first.text
+    (stored,) = first.json()
+
+    again = client.post(
+        "/api/tasks/bulk",
+        headers=headers,
+        json={
+            "tasks": [
+                {**_quiz("idem_001", "Second version"), "priority": "urgent", "task_source_id": "other"},
+                _quiz("idem_002"),
+            ]
+        },
+    )
+
+    assert again.status_code == 200, again.text
+    repeated, new = again.json()
+    assert repeated == stored
+    assert new["task_id"] == "idem_002"
+    assert new["created_at"] > stored["created_at"]
+    assert client.get("/api/tasks/idem_001", headers=headers).json() == stored
+    assert _count(client, headers, task_ids="idem_001,idem_002") == 2
+
+
+def test_more_than_100_tasks_is_413_and_writes_nothing(client: httpx.Client, as_account: Callable) -> None:
+    headers = as_account("limits")
+    tasks = [_quiz(f"over_{index:03d}") for index in range(101)]
+    before = _count(client, headers)
+
+    response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": tasks})
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Cannot create more than 100 tasks at once"}
+    assert _count(client, headers) == before
+    assert _count(client, headers, task_ids=",".join(t["task_id"] for t in tasks[:100])) == 0
+
+
+def test_exactly_100_tasks_are_created(client: httpx.Client, as_account: Callable) -> None:
+    headers = as_account("limits")
+    tasks = [_quiz(f"hundred_{index:03d}") for index in range(100)]
+
+    response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": tasks})
+
+    assert response.status_code == 200, response.text
+    assert [t["task_id"] for t in response.json()] == [t["task_id"] for t in tasks]
+    assert _count(client, headers, task_ids=",".join(t["task_id"] for t in tasks)) == 100
