@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from taskapi import aws
 from taskapi.auth.api_keys import DynamoApiKeyStore, generate_key, key_id_from_reference
 from taskapi.auth.tokens import issue_local_token
-from taskapi.errors import NotFound
+from taskapi.errors import NotFound, TaskApiError
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
 from taskapi.settings import get_settings
 
@@ -81,8 +81,10 @@ def _key_store() -> DynamoApiKeyStore:
     return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
 
 
-def _aws_failure(action: str, exc: Exception) -> CommandFailed:
+def _aws_failure(action: str, exc: BaseException) -> CommandFailed:
     table = get_settings().api_keys_table
+    if isinstance(exc, TaskApiError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the store's domain error wraps what AWS said
     if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
         return CommandFailed(
             f"cannot {action}: table {table} does not exist at this endpoint "
@@ -98,7 +100,7 @@ def _keys_create(args: argparse.Namespace) -> None:
         raise CommandFailed(str(exc), EXIT_USAGE) from exc
     try:
         _key_store().put(record)
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, TaskApiError) as exc:
         raise _aws_failure("store the key", exc) from exc
     print(f"Created key {record.display_prefix} for account {record.account_id}; store it now, it is not shown again:")
     print(key)
@@ -110,7 +112,7 @@ def _keys_revoke(args: argparse.Namespace) -> None:
         record = _key_store().revoke(key_id)
     except NotFound as exc:
         raise CommandFailed(str(exc.detail)) from exc
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, TaskApiError) as exc:
         raise _aws_failure("revoke the key", exc) from exc
     print(f"Revoked key {record.display_prefix} (account {record.account_id}) at {record.revoked_at}")
 

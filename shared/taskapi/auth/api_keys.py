@@ -11,9 +11,9 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from taskapi.errors import NotFound, Retryable
+from taskapi.errors import Conflict, NotFound, Retryable
 from taskapi.models.domain import isoformat, utc_now
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
 
@@ -78,6 +78,10 @@ def key_matches(key: str, record: ApiKeyRecord, parsed: ParsedKey) -> bool:
     return record.account_id == parsed.account_id and hmac.compare_digest(hash_key(key), record.key_hash)
 
 
+def _code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
 class ApiKeyStore(Protocol):
     def put(self, record: ApiKeyRecord) -> None: ...
 
@@ -114,21 +118,26 @@ class DynamoApiKeyStore:
         self._table = table_name
 
     def put(self, record: ApiKeyRecord) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "key_id": {"S": record.key_id},
-                "account_id": {"S": record.account_id},
-                "key_hash": {"S": record.key_hash},
-                "created_at": {"S": record.created_at},
-            },
-            ConditionExpression="attribute_not_exists(key_id)",
-        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "key_id": {"S": record.key_id},
+                    "account_id": {"S": record.account_id},
+                    "key_hash": {"S": record.key_hash},
+                    "created_at": {"S": record.created_at},
+                },
+                ConditionExpression="attribute_not_exists(key_id)",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"API key {record.key_id} already exists") from exc
+            raise Retryable("The API key store did not answer; retry the request") from exc
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
         try:
             item = self._client.get_item(TableName=self._table, Key={"key_id": {"S": key_id}}).get("Item")
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise Retryable("The API key store did not answer; retry the request") from exc
         if item is None:
             return None
@@ -150,10 +159,10 @@ class DynamoApiKeyStore:
                 ExpressionAttributeValues={":now": {"S": isoformat(utc_now())}},
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
                 raise NotFound(f"API key {key_id} not found") from exc
-            raise
+            raise Retryable("The API key store did not answer; retry the request") from exc
         item = answer["Attributes"]
         return ApiKeyRecord(
             key_id=item["key_id"]["S"],
