@@ -5,8 +5,8 @@
 #   make dev      the local stack (moto + uvicorn) on http://127.0.0.1:8000
 #                 (TASKAPI_PORT, TASKAPI_AWS_PORT, AWS_ENDPOINT_URL pass through)
 #   make test     lint, sam build, packaging check of the build, then every test but tests/perf
-#   make lint     ruff (lint + format check), cfn-lint and sam validate --lint
-#   make typecheck  mypy over pyproject.toml's [tool.mypy] files (not yet part of lint/test)
+#   make lint     ruff (lint + format check), mypy, cfn-lint and sam validate --lint
+#   make typecheck  mypy over pyproject.toml's [tool.mypy] files (also part of lint)
 #   make build    sam build for this machine's architecture (.aws-sam/build)
 #   make bench    the benchmarks in tests/perf
 #   make deploy   sam build for DEPLOY_ARCH, then sam deploy (needs real AWS credentials)
@@ -94,14 +94,13 @@ dev: $(VENV_STAMP) ## Serve the API offline on the local stack
 
 # ------------------------------------------------------------------ checks
 
-lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff (lint + format check), cfn-lint, sam validate --lint
+lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff (lint + format check), mypy, cfn-lint, sam validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
 	$(SAM) validate $(SAM_CONFIG) --lint --template-file $(TEMPLATE) --region $(LINT_REGION)
 
-# Not in lint (so not in test) while the code it checks still has type errors; once
-# `make typecheck` is clean, add it to lint's recipe.
 typecheck: $(VENV_STAMP) ## mypy over the files configured in pyproject.toml
 	$(VENV)/bin/mypy
 

@@ -1,15 +1,16 @@
 """API Gateway (REST, proxy integration) -> FastAPI, through Mangum."""
 
-from typing import Any
+from typing import Any, cast
 
 from mangum import Mangum
+from mangum.types import ASGI
 
 from taskapi.http.app import create_app, mounted_at
 from taskapi.observability import logger, metrics
 from taskapi.settings import get_settings
 
 app = create_app()
-_mangum = Mangum(mounted_at(app, get_settings().root_path), lifespan="off")
+_mangum = Mangum(cast(ASGI, mounted_at(app, get_settings().root_path)), lifespan="off")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
