@@ -1,0 +1,110 @@
+"""Animated-lesson engine: a scene timeline (timeline.json) an animation tool can play.
+
+A title scene opens the lesson and a recap scene closes it; in between, one scene per sentence of the
+prompt (long sentences split, neighbours grouped when there are more than MAX_SCENES). Each scene has
+its narration, a short on-screen text (its key term), an animation hint and back-to-back timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
+from taskapi.engines.formats import JSON, json_bytes, narration_ms, seconds
+from taskapi.engines.inputs import is_english, language_of, parse_request
+from taskapi.engines.planning import Block, Narrator, block_heading, block_terms, framed_plan
+from taskapi.engines.text import Analysis, analyse
+from taskapi.models.domain import TaskType
+from taskapi.models.requests import AnimatedLessonRequestData
+
+MAX_SCENES = 40
+_ANIMATION = {
+    "intro": "title-card",
+    "recap": "summary-list",
+    "topic": "key-term-reveal",
+    "review": "key-term-reveal",
+    "prompt": "narrated-illustration",
+}
+
+
+class AnimatedLessonEngine:
+    task_type = TaskType.ANIMATED_LESSON
+
+    def generate(self, request_data: Mapping[str, Any], progress: ProgressCallback) -> Artifact:
+        data = parse_request(AnimatedLessonRequestData, request_data)
+        language = language_of(data.language)
+        english = is_english(language)
+
+        progress(10, "Reading the prompt")
+        analysis = analyse(data.story_prompt, language)
+        narrator = Narrator(analysis, "lesson", english)
+
+        progress(30, "Planning scenes")
+        blocks = framed_plan(analysis, narrator, MAX_SCENES)
+
+        progress(60, f"Timing {len(blocks)} scenes")
+        scenes, cursor = [], 0
+        for number, block in enumerate(blocks, start=1):
+            duration = narration_ms(block.words)
+            terms = block_terms(analysis, block)
+            scenes.append(
+                {
+                    "index": number,
+                    "kind": _kind(block),
+                    "start_ms": cursor,
+                    "end_ms": cursor + duration,
+                    "duration_seconds": seconds(duration),
+                    "narration": block.text,
+                    "on_screen_text": _on_screen_text(analysis, block, terms, english),
+                    "key_terms": terms,
+                    "animation": _ANIMATION[block.role],
+                    "visual": _visual(analysis, block, terms),
+                }
+            )
+            cursor += duration
+
+        progress(85, "Writing timeline")
+        timeline = {
+            "version": 1,
+            "task_type": TaskType.ANIMATED_LESSON.value,
+            "title": analysis.title,
+            "language": language,
+            "scene_count": len(scenes),
+            "total_duration_ms": cursor,
+            "total_duration_seconds": seconds(cursor),
+            "scenes": scenes,
+        }
+        return Artifact(
+            files=(ArtifactFile("timeline.json", JSON, json_bytes(timeline)),),
+            primary="timeline.json",
+            summary={
+                "title": analysis.title,
+                "scenes": len(scenes),
+                "duration_seconds": seconds(cursor),
+                "words": sum(block.words for block in blocks),
+            },
+        )
+
+
+def _kind(block: Block) -> str:
+    return {"intro": "title", "recap": "recap"}.get(block.role, "explanation")
+
+
+def _on_screen_text(analysis: Analysis, block: Block, terms: list[str], english: bool) -> str:
+    if block.role == "recap" and terms:
+        return " · ".join(terms)
+    if block.role != "intro" and not terms:
+        caption = block.text.split()
+        return " ".join(caption[:6]) + ("…" if len(caption) > 6 else "")
+    return block_heading(analysis, block, terms, english)
+
+
+def _visual(analysis: Analysis, block: Block, terms: list[str]) -> str:
+    if block.role == "intro":
+        return f"Title card: {analysis.title}"
+    if block.role == "recap":
+        return f"Checklist of {', '.join(terms) or analysis.subject_phrase} appearing one by one"
+    if terms:
+        return f"Animated diagram of {', '.join(terms)}, with {terms[0]} highlighted as it is spoken"
+    return "Animated illustration of the narration"
