@@ -6,7 +6,7 @@
 #                 (TASKAPI_PORT, TASKAPI_AWS_PORT, AWS_ENDPOINT_URL pass through)
 #   make test     lint, sam build, packaging check of the build, then every test but tests/perf
 #   make lint     ruff (lint + format check), mypy, cfn-lint and sam validate --lint
-#   make typecheck  mypy over pyproject.toml's [tool.mypy] files (also part of lint)
+#   make typecheck  mypy over shared/ and infra/, then each function's handler (part of lint)
 #   make build    sam build for this machine's architecture (.aws-sam/build)
 #   make bench    the benchmarks in tests/perf
 #   make deploy   sam build for DEPLOY_ARCH, then sam deploy (needs real AWS credentials)
@@ -97,12 +97,13 @@ dev: $(VENV_STAMP) ## Serve the API offline on the local stack
 lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff (lint + format check), mypy, cfn-lint, sam validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory typecheck
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
 	$(SAM) validate $(SAM_CONFIG) --lint --template-file $(TEMPLATE) --region $(LINT_REGION)
 
-typecheck: $(VENV_STAMP) ## mypy over the files configured in pyproject.toml
+typecheck: $(VENV_STAMP) ## mypy over pyproject.toml's files, then each function's handler
 	$(VENV)/bin/mypy
+	@for handler in functions/*/app.py; do $(VENV)/bin/mypy "$$handler" || exit 1; done
 
 build: $(SAM_STAMP) ## sam build for this machine's architecture
 	@test -n "$(ARCH)" || { echo "error: no Lambda architecture for machine '$(UNAME_M)' (set ARCH=x86_64 or ARCH=arm64)" >&2; exit 1; }

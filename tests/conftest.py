@@ -23,15 +23,13 @@ os.environ.pop("AWS_PROFILE", None)
 @pytest.fixture(autouse=True)
 def _fresh_factories():
     """Cached settings and clients never leak from one test into the next."""
-    from taskapi import aws
-    from taskapi.http import deps
+    from taskapi import aws, wiring
     from taskapi.settings import get_settings
 
     def clear() -> None:
         get_settings.cache_clear()
         aws.reset_clients()
-        deps.get_repository.cache_clear()
-        deps.get_key_store.cache_clear()
+        wiring.reset()
 
     clear()
     yield

@@ -22,6 +22,30 @@ class Settings(BaseSettings):
     api_keys_table: str = "taskapi-local-ApiKeysTable"
     root_path: str = ""
 
+    # Queues: one per priority, each with a dead-letter queue (template.yaml sets the URLs).
+    queue_url_urgent: str = ""
+    queue_url_high: str = ""
+    queue_url_normal: str = ""
+    queue_url_low: str = ""
+    dlq_url_urgent: str = ""
+    dlq_url_high: str = ""
+    dlq_url_normal: str = ""
+    dlq_url_low: str = ""
+    results_bucket: str = "taskapi-local-resultsbucket"
+    processor_function: str = "taskapi-local-processor"
+    local_mappings_parameter_prefix: str = "/taskapi-local/event-source-mappings"
+    """Locally (no Lambda service) the pollers' mapping states live in SSM parameters here."""
+
+    presign_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    retry_delay_seconds: int = Field(default=30, ge=0, le=900)
+    """Delay before an engine failure's next try: this many seconds times the tries so far."""
+    reconcile_pending_after_seconds: int = Field(default=120, ge=0)
+    """A PENDING task with request_data this old is enqueued by the reconciler."""
+    requeue_queued_after_seconds: int = Field(default=900, ge=0)
+    """requeue-pending re-sends QUEUED tasks this old: their message is presumed lost."""
+    reconcile_batch_limit: int = Field(default=500, ge=1, le=10_000)
+    """Most tasks of one state a reconciler run handles (the rest wait for the next minute)."""
+
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "taskapi-local"
     jwt_audience: str = "taskapi"
@@ -41,3 +65,22 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def queue_urls(settings: Settings) -> dict[str, str]:
+    """Queue URL by priority name."""
+    return {
+        "urgent": settings.queue_url_urgent,
+        "high": settings.queue_url_high,
+        "normal": settings.queue_url_normal,
+        "low": settings.queue_url_low,
+    }
+
+
+def dead_letter_queue_urls(settings: Settings) -> dict[str, str]:
+    return {
+        "urgent": settings.dlq_url_urgent,
+        "high": settings.dlq_url_high,
+        "normal": settings.dlq_url_normal,
+        "low": settings.dlq_url_low,
+    }

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
-from taskapi.http import deps
-from taskapi.store.memory import InMemoryTaskRepository
 from tests import factories
+from tests.fakes import Fakes
 
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "api" / "app.py"
 
@@ -22,12 +20,9 @@ def handler_module(monkeypatch):
     spec = importlib.util.spec_from_file_location("api_handler_under_test", HANDLER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    repo, keys = InMemoryTaskRepository(), InMemoryApiKeyStore()
-    module.app.dependency_overrides[deps.get_repository] = lambda: repo
-    module.app.dependency_overrides[deps.get_key_store] = lambda: keys
-    key, record = generate_key("acct_a")
-    keys.put(record)
-    module.api_key = key
+    fakes = Fakes()
+    fakes.install(module.app)
+    module.api_key = fakes.api_key("acct_a")["X-API-Key"]
     return module
 
 

@@ -5,31 +5,23 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
 from taskapi.auth.tokens import issue_local_token
-from taskapi.http import deps
 from taskapi.http.app import create_app
 from taskapi.settings import Settings
-from taskapi.store.memory import InMemoryTaskRepository
 from tests import factories
+from tests.fakes import Fakes
 
 
 @pytest.fixture
 def api():
-    app = create_app()
-    repo, keys = InMemoryTaskRepository(), InMemoryApiKeyStore()
-    app.dependency_overrides[deps.get_repository] = lambda: repo
-    app.dependency_overrides[deps.get_key_store] = lambda: keys
-    client = TestClient(app, raise_server_exceptions=False)
-    client.keys = keys
-    client.repo = repo
+    fakes = Fakes()
+    client = TestClient(fakes.install(create_app()), raise_server_exceptions=False)
+    client.fakes = fakes
     return client
 
 
 def key_for(api, account: str) -> dict[str, str]:
-    key, record = generate_key(account)
-    api.keys.put(record)
-    return {"X-API-Key": key}
+    return api.fakes.api_key(account)
 
 
 def test_health_needs_no_credentials(api):
@@ -137,7 +129,7 @@ def test_a_bad_cursor_is_400(api):
 def test_status_filter_accepts_several_values_and_any_case(api):
     headers = key_for(api, "acct_a")
     api.post("/api/tasks/bulk", headers=headers, json=factories.bulk(factories.video("t1")))
-    answer = api.get("/api/tasks?status=pending,COMPLETED", headers=headers)
+    answer = api.get("/api/tasks?status=queued,COMPLETED", headers=headers)
     assert answer.status_code == 200
     assert answer.json()["total"] == 1
 

@@ -9,6 +9,7 @@ import pytest
 from taskapi.errors import InvalidRequest, NotFound
 from taskapi.models.domain import TaskStatus
 from taskapi.models.requests import BulkCreateRequest
+from taskapi.queueing.queues import InMemoryTaskQueue
 from taskapi.services import tasks as service
 from taskapi.store.base import TaskFilters
 from taskapi.store.memory import InMemoryTaskRepository
@@ -20,9 +21,9 @@ def repo() -> InMemoryTaskRepository:
     return InMemoryTaskRepository()
 
 
-def create(repo, *tasks, principal=None, **shared):
+def create(repo, *tasks, principal=None, queue=None, **shared):
     request = BulkCreateRequest.model_validate(factories.bulk(*tasks, **shared))
-    return service.create_bulk(repo, principal or factories.principal(), request)
+    return service.create_bulk(repo, queue or InMemoryTaskQueue(), principal or factories.principal(), request)
 
 
 def test_bulk_create_answers_every_task_in_request_order(repo):
@@ -32,11 +33,14 @@ def test_bulk_create_answers_every_task_in_request_order(repo):
     assert created[2].task_id == "doc_1"
     assert uuid.UUID(created[1].task_id).version == 4
     for task in created:
-        assert task.status is TaskStatus.PENDING
+        assert task.status is TaskStatus.QUEUED
         assert task.progress == 0
         assert task.account_id == "acct_a"
         assert task.user_id == "user_1"
-        assert [e.message for e in task.events] == ["Task pending"]
+        assert [e.message for e in task.events] == [
+            "Task pending",
+            f"Task added to {task.task_type.value} processing queue",
+        ]
 
 
 def test_shared_video_settings_fill_video_tasks_only_and_never_override(repo):
@@ -158,5 +162,6 @@ def test_filters_combine(repo):
     assert ids(task_ids=("v1", "d1", "nope")) == ["d1", "v1"]
     assert ids(task_type="quiz") == ["q1", "q2"]
     assert ids(task_type="quiz", priority="low") == ["q1"]
-    assert ids(statuses=(TaskStatus.PENDING,)) == ["d1", "q1", "q2", "v1"]
+    assert ids(statuses=(TaskStatus.QUEUED,)) == ["d1", "q1", "q2", "v1"]
+    assert ids(statuses=(TaskStatus.PENDING,)) == []
     assert ids(statuses=(TaskStatus.COMPLETED,)) == []

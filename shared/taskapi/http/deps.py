@@ -1,32 +1,22 @@
-"""FastAPI dependencies: settings, repositories and the caller's principal, from cached factories
-so that tests override them with app.dependency_overrides instead of patching."""
+"""FastAPI dependencies: settings, adapters (the cached factories of taskapi.wiring) and the
+caller's principal; tests override them with app.dependency_overrides instead of patching."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from taskapi import aws
-from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
+from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import authenticate
 from taskapi.auth.principal import Principal
+from taskapi.queueing.control import ProcessingControl
+from taskapi.queueing.queues import TaskQueue
+from taskapi.results import ResultStore
 from taskapi.settings import Settings, get_settings
 from taskapi.store.base import TaskRepository
-from taskapi.store.dynamodb import DynamoTaskRepository
-
-
-@lru_cache(maxsize=1)
-def get_repository() -> TaskRepository:
-    return DynamoTaskRepository(aws.client("dynamodb"), get_settings().tasks_table)
-
-
-@lru_cache(maxsize=1)
-def get_key_store() -> ApiKeyStore:
-    return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
-
+from taskapi.wiring import get_key_store, get_processing_control, get_queue, get_repository, get_results
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key; it names its own account.")
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `accounts` claim lists X-Account-ID.")
@@ -53,3 +43,7 @@ def get_principal(
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 RepositoryDep = Annotated[TaskRepository, Depends(get_repository)]
+QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+ResultsDep = Annotated[ResultStore, Depends(get_results)]
+ControlDep = Annotated[ProcessingControl, Depends(get_processing_control)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -8,11 +8,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from taskapi.http.deps import PrincipalDep, RepositoryDep
+from taskapi.http.deps import ControlDep, PrincipalDep, QueueDep, RepositoryDep, ResultsDep, SettingsDep
 from taskapi.models import limits
-from taskapi.models.domain import Priority, TaskStatus, TaskType
-from taskapi.models.requests import BulkCreateRequest, TaskCreate
-from taskapi.models.responses import CountOut, ErrorOut, TaskListOut, TaskOut
+from taskapi.models.domain import Priority, Task, TaskStatus, TaskType
+from taskapi.models.requests import BulkCancelRequest, BulkCreateRequest, BulkRegenerateRequest, TaskCreate
+from taskapi.models.responses import (
+    BulkCancelOut,
+    BulkRegenerateOut,
+    CountOut,
+    ErrorOut,
+    ProcessPendingOut,
+    QueueRestartOut,
+    QueueStatusOut,
+    RequeuePendingOut,
+    TaskListOut,
+    TaskOut,
+)
+from taskapi.results import ResultStore
+from taskapi.services import lifecycle, queue_admin
 from taskapi.services import tasks as task_service
 from taskapi.store.base import TaskFilters
 
@@ -87,28 +100,46 @@ def task_filters(
     )
 
 
+def _out(task: Task, results: ResultStore) -> TaskOut:
+    url = results.url(task.result_key) if task.result_key else None
+    return TaskOut.from_task(task, result_url=url)
+
+
 @router.post(
     "/bulk",
     response_model=list[TaskOut],
     responses={**AUTH_ERRORS, 413: {"model": ErrorOut, "description": "More than 100 tasks"}},
     summary="Create up to 100 tasks",
 )
-def create_bulk(body: BulkCreateRequest, principal: PrincipalDep, repository: RepositoryDep) -> list[TaskOut]:
-    """Creates the tasks whose ids are new; an id that already exists in the account is answered
-    as stored (idempotent). Answers every task in request order."""
-    return [TaskOut.from_task(t) for t in task_service.create_bulk(repository, principal, body)]
+def create_bulk(
+    body: BulkCreateRequest,
+    principal: PrincipalDep,
+    repository: RepositoryDep,
+    queue: QueueDep,
+    results: ResultsDep,
+) -> list[TaskOut]:
+    """Creates the tasks whose ids are new and queues those with request_data; an id that already
+    exists in the account is answered as stored (idempotent). Answers every task in request order."""
+    return [_out(t, results) for t in task_service.create_bulk(repository, queue, principal, body)]
 
 
 @router.post("", response_model=TaskOut, responses=AUTH_ERRORS, summary="Create one task")
-def create_one(body: Annotated[TaskCreate, Body()], principal: PrincipalDep, repository: RepositoryDep) -> TaskOut:
-    (task,) = task_service.create_tasks(repository, principal, [body])
-    return TaskOut.from_task(task)
+def create_one(
+    body: Annotated[TaskCreate, Body()],
+    principal: PrincipalDep,
+    repository: RepositoryDep,
+    queue: QueueDep,
+    results: ResultsDep,
+) -> TaskOut:
+    (task,) = task_service.create_tasks(repository, queue, principal, [body])
+    return _out(task, results)
 
 
 @router.get("", response_model=TaskListOut, responses=LIST_ERRORS, summary="List tasks, newest first")
 def list_tasks(
     principal: PrincipalDep,
     repository: RepositoryDep,
+    results: ResultsDep,
     filters: Annotated[TaskFilters, Depends(task_filters)],
     limit: Annotated[int, Query(ge=1, le=limits.MAX_LIST_LIMIT)] = limits.DEFAULT_LIST_LIMIT,
     skip: Annotated[int, Query(ge=0, le=MAX_SKIP, description="Tasks to pass over (use next_token to go deeper).")] = 0,
@@ -116,7 +147,7 @@ def list_tasks(
 ) -> TaskListOut:
     page = task_service.list_tasks(repository, principal, filters, limit=limit, skip=skip, next_token=next_token)
     return TaskListOut(
-        tasks=[TaskOut.from_task(t) for t in page.tasks],
+        tasks=[_out(t, results) for t in page.tasks],
         total=page.total,
         limit=page.limit,
         skip=page.skip,
@@ -133,6 +164,73 @@ def count_tasks(
     return CountOut(total=task_service.count_tasks(repository, principal, filters))
 
 
+BULK_ERRORS = {
+    **AUTH_ERRORS,
+    400: {"model": ErrorOut, "description": "task_ids list cannot be empty"},
+    413: {"model": ErrorOut, "description": "More than 100 task ids"},
+}
+
+
+@router.post("/bulk-cancel", response_model=BulkCancelOut, responses=BULK_ERRORS, summary="Cancel up to 100 tasks")
+def bulk_cancel(body: BulkCancelRequest, principal: PrincipalDep, repository: RepositoryDep) -> BulkCancelOut:
+    """PENDING, QUEUED and PROCESSING tasks become CANCELLED (a running attempt stops at its next
+    progress write); final ones are skipped. Ids of other accounts are reported as not found."""
+    return BulkCancelOut.model_validate(lifecycle.cancel_tasks(repository, principal, body.task_ids, body.reason))
+
+
+@router.post(
+    "/bulk-regenerate", response_model=BulkRegenerateOut, responses=BULK_ERRORS, summary="Regenerate up to 100 tasks"
+)
+def bulk_regenerate(
+    body: BulkRegenerateRequest, principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep
+) -> BulkRegenerateOut:
+    """Starts a new attempt of each task (QUEUED ones are skipped, PROCESSING ones unless force)
+    and queues it. Video overrides (logo_url, intro_video_url, outro_video_url) are written into
+    request_data."""
+    return BulkRegenerateOut.model_validate(lifecycle.regenerate_tasks(repository, queue, principal, body))
+
+
+@router.get("/queue/status", response_model=QueueStatusOut, responses=AUTH_ERRORS, summary="Queue status")
+def queue_status(
+    principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep, control: ControlDep
+) -> QueueStatusOut:
+    """Queue depths by priority (dead-letter queues too), whether processing is active, and the
+    caller's PENDING / QUEUED / PROCESSING tasks."""
+    return QueueStatusOut.model_validate(queue_admin.queue_status(repository, queue, control, principal))
+
+
+@router.post("/queue/restart", response_model=QueueRestartOut, responses=AUTH_ERRORS, summary="Restart processing")
+def queue_restart(principal: PrincipalDep, control: ControlDep) -> QueueRestartOut:
+    """Enables the processor's event source mappings if processing was paused."""
+    return QueueRestartOut.model_validate(queue_admin.restart_processing(control))
+
+
+@router.post(
+    "/queue/process-pending", response_model=ProcessPendingOut, responses=AUTH_ERRORS, summary="Queue PENDING tasks"
+)
+def process_pending(principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep) -> ProcessPendingOut:
+    """Queues the account's PENDING tasks that have request_data (up to 1000 per call)."""
+    return ProcessPendingOut.model_validate(queue_admin.process_pending(repository, queue, principal))
+
+
+@router.post(
+    "/requeue-pending",
+    response_model=RequeuePendingOut,
+    responses=AUTH_ERRORS,
+    summary="Queue PENDING tasks and re-send lost QUEUED ones",
+)
+def requeue_pending(
+    principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep, settings: SettingsDep
+) -> RequeuePendingOut:
+    """process-pending, plus QUEUED tasks waiting longer than the requeue threshold: their message
+    is presumed lost and sent again (a duplicate delivery is acknowledged without work)."""
+    return RequeuePendingOut.model_validate(
+        queue_admin.requeue_pending(
+            repository, queue, principal, queued_older_than_seconds=settings.requeue_queued_after_seconds
+        )
+    )
+
+
 @router.get(
     "/{task_id}",
     response_model=TaskOut,
@@ -143,5 +241,6 @@ def get_task(
     task_id: Annotated[str, Path(max_length=limits.MAX_TASK_ID_LENGTH)],
     principal: PrincipalDep,
     repository: RepositoryDep,
+    results: ResultsDep,
 ) -> TaskOut:
-    return TaskOut.from_task(task_service.get_task(repository, principal, task_id))
+    return _out(task_service.get_task(repository, principal, task_id), results)

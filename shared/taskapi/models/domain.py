@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TaskType(StrEnum):
@@ -33,6 +33,26 @@ class TaskStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+OPEN_STATUSES = frozenset({TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING})
+
+MAX_TRIES: dict[TaskType, int] = {
+    TaskType.VIDEO: 3,
+    TaskType.ANIMATED_LESSON: 3,
+    TaskType.QUIZ: 2,
+    TaskType.DOCUMENTATION: 2,
+}
+"""Processing tries of one attempt before the task ends FAILED."""
+
+PROCESSING_TIMEOUT_SECONDS: dict[TaskType, int] = {
+    TaskType.VIDEO: 45 * 60,
+    TaskType.ANIMATED_LESSON: 30 * 60,
+    TaskType.QUIZ: 10 * 60,
+    TaskType.DOCUMENTATION: 15 * 60,
+}
+"""A PROCESSING task older than this has lost its worker: the reconciler retries or fails it."""
+
+MAX_EVENTS = 50
+"""Events kept on a task (the oldest are dropped first), so no item nears DynamoDB's 400 KB."""
 
 
 def utc_now() -> datetime:
@@ -71,6 +91,24 @@ class Task(BaseModel):
     task_source_group_id: str | None = None
     request_data: dict[str, Any] | None = None
     events: list[TaskEvent] = Field(default_factory=list)
+    version: int = 1
+    """Optimistic-concurrency counter: every write is conditioned on the version it read."""
+    state_since: str | None = None
+    """When the task entered its current status (the reconciler's clock)."""
+    tries: int = 0
+    """Processing tries of the current attempt."""
+    progress_message: str | None = None
+    result_key: str | None = None
+    """S3 key of the result's primary file."""
+    result_summary: dict[str, Any] | None = None
+    error_message: str | None = None
+    error_details: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _state_clock(self) -> Task:
+        if self.state_since is None:
+            object.__setattr__(self, "state_since", self.updated_at)
+        return self
 
     @property
     def created_sk(self) -> str:
@@ -80,3 +118,8 @@ class Task(BaseModel):
 
 def created_sort_key(created_at: str, task_id: str) -> str:
     return f"{created_at}#{task_id}"
+
+
+def with_event(events: list[TaskEvent], timestamp: str, message: str) -> list[TaskEvent]:
+    """Append an event, keeping the newest MAX_EVENTS."""
+    return [*events, TaskEvent(timestamp=timestamp, message=message)][-MAX_EVENTS:]

@@ -222,3 +222,30 @@ class BulkCreateRequest(SharedVideoSettings):
                 )
             seen[task.task_id] = index
         return tasks
+
+
+TaskIdList = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TASK_ID_LENGTH)]],
+    Field(description="Task ids of the caller's account (at most 100); repeats count once."),
+]
+
+
+class BulkCancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: TaskIdList
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "Bulk cancellation requested"
+
+
+class BulkRegenerateRequest(SharedVideoSettings):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: TaskIdList
+    reset_to_pending: bool = Field(
+        default=True,
+        description=(
+            "true: progress, result and error are cleared at once. false: the previous result_url, "
+            "progress and error stay visible until the new attempt replaces them."
+        ),
+    )
+    force: bool = Field(default=False, description="Regenerate tasks that are PROCESSING too (their run stops).")

@@ -32,9 +32,14 @@ class TaskOut(BaseModel):
     task_source_group_id: str | None
     request_data: dict[str, Any] | None
     events: list[TaskEventOut]
+    progress_message: str | None = Field(description="What the running step is doing.")
+    result_url: str | None = Field(description="Presigned GET URL of the result (made at read time).")
+    result_summary: dict[str, Any] | None
+    error_message: str | None
+    error_details: dict[str, Any] | None
 
     @classmethod
-    def from_task(cls, task: Task) -> TaskOut:
+    def from_task(cls, task: Task, result_url: str | None = None) -> TaskOut:
         return cls(
             task_id=task.task_id,
             user_id=task.user_id,
@@ -51,6 +56,11 @@ class TaskOut(BaseModel):
             task_source_group_id=task.task_source_group_id,
             request_data=task.request_data,
             events=[TaskEventOut(timestamp=e.timestamp, message=e.message) for e in task.events],
+            progress_message=task.progress_message,
+            result_url=result_url,
+            result_summary=task.result_summary,
+            error_message=task.error_message,
+            error_details=task.error_details,
         )
 
 
@@ -73,3 +83,80 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: Any
+
+
+class BulkDetail(BaseModel):
+    task_id: str
+    status: str = Field(description="cancelled | regenerated | queued | requeued | skipped | failed")
+    reason: str
+    queue_result: str | None = None
+
+
+class BulkCancelOut(BaseModel):
+    success: bool
+    message: str
+    cancelled_count: int
+    failed_count: int = Field(description="Skipped and failed tasks together.")
+    not_found_count: int
+    not_found_ids: list[str]
+    total_requested: int
+    cancellation_reason: str
+    details: list[BulkDetail]
+
+
+class BulkRegenerateOut(BaseModel):
+    success: bool
+    message: str
+    regenerated_count: int
+    failed_count: int = Field(description="Skipped and failed tasks together.")
+    not_found_count: int
+    not_found_ids: list[str]
+    total_requested: int
+    details: list[BulkDetail]
+
+
+class OverallQueueStatus(BaseModel):
+    total_queued: int = Field(description="Messages waiting in the four queues (visible + delayed).")
+    processing: int = Field(description="Messages being processed (in flight).")
+    by_priority: dict[str, int]
+    in_flight_by_priority: dict[str, int]
+    dead_letter_by_priority: dict[str, int]
+    dead_letter_total: int
+
+
+class MappingOut(BaseModel):
+    id: str
+    source: str
+    state: str
+    enabled: bool
+
+
+class QueueStatusOut(BaseModel):
+    success: bool
+    queue_processing_active: bool
+    current_processing_task: str | None
+    overall_queue_status: OverallQueueStatus
+    account_task_counts: dict[str, int]
+    pending_task_ids: list[str]
+    queued_task_ids: list[str]
+    event_source_mappings: list[MappingOut]
+
+
+class QueueRestartOut(BaseModel):
+    success: bool
+    message: str
+    was_processing_before: bool
+    is_processing_now: bool
+
+
+class ProcessPendingOut(BaseModel):
+    success: bool
+    message: str
+    queued_count: int
+    failed_count: int
+    total_pending: int
+    details: list[BulkDetail]
+
+
+class RequeuePendingOut(ProcessPendingOut):
+    requeued_count: int = Field(description="QUEUED tasks whose message was presumed lost and sent again.")

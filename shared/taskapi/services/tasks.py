@@ -12,7 +12,9 @@ from taskapi.errors import NotFound
 from taskapi.models.domain import Task, TaskEvent, TaskType, isoformat, utc_now
 from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, TaskCreate
 from taskapi.observability import logger, metrics
+from taskapi.queueing.queues import TaskQueue
 from taskapi.services.pagination import Cursor
+from taskapi.services.queueing import enqueue, key_of
 from taskapi.store.base import TaskFilters, TaskRepository
 
 PENDING_EVENT = "Task pending"
@@ -49,11 +51,13 @@ def _new_task(principal: Principal, spec: TaskCreate, shared: SharedVideoSetting
 
 def create_tasks(
     repository: TaskRepository,
+    queue: TaskQueue,
     principal: Principal,
     specs: Sequence[TaskCreate],
     shared: SharedVideoSettings | None = None,
 ) -> list[Task]:
-    """Create every task whose id is new in the account; answer all of them in request order.
+    """Create every task whose id is new in the account and queue those with request_data;
+    answer all of them in request order.
 
     An id that already exists is answered as stored: nothing about it is rewritten."""
     now = isoformat(utc_now())
@@ -70,11 +74,18 @@ def create_tasks(
     )
     if result.created:
         metrics.add_metric(name="TasksCreated", unit="Count", value=len(result.created))
-    return [result.existing.get(task.task_id) or result.created[task.task_id] for task in candidates]
+    queued = enqueue(repository, queue, list(result.created.values()), now=now)
+    answers = []
+    for task in candidates:
+        existing = result.existing.get(task.task_id)
+        answers.append(existing or queued.tasks.get(key_of(task)) or result.created[task.task_id])
+    return answers
 
 
-def create_bulk(repository: TaskRepository, principal: Principal, request: BulkCreateRequest) -> list[Task]:
-    return create_tasks(repository, principal, request.tasks, shared=request)
+def create_bulk(
+    repository: TaskRepository, queue: TaskQueue, principal: Principal, request: BulkCreateRequest
+) -> list[Task]:
+    return create_tasks(repository, queue, principal, request.tasks, shared=request)
 
 
 def get_task(repository: TaskRepository, principal: Principal, task_id: str) -> Task:

@@ -69,3 +69,22 @@ class TaskRepository(Protocol):
         ...
 
     def count(self, account_id: str, filters: TaskFilters) -> int: ...
+
+    def save(self, task: Task, *, expected_version: int) -> Task:
+        """Replace the task if its stored version is still expected_version (else Conflict).
+        Answers the stored task (version expected_version + 1)."""
+        ...
+
+    def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
+        """save() for many tasks, skipping those whose version moved. Answers the stored ones by id."""
+        ...
+
+    def record_progress(
+        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+    ) -> bool:
+        """Set progress if the task is PROCESSING this attempt and progress does not go back."""
+        ...
+
+    def open_tasks(self, status: TaskStatus, *, before: str, limit: int) -> list[tuple[str, str]]:
+        """Keys of tasks of every account in `status` since before `before` (may lag the table)."""
+        ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from taskapi.errors import Conflict, Retryable
-from taskapi.models.domain import Priority, Task, TaskEvent, TaskStatus, TaskType
+from taskapi.models.domain import OPEN_STATUSES, Priority, Task, TaskEvent, TaskStatus, TaskType
 from taskapi.store.base import InsertResult, TaskFilters
 
 _THROTTLING = frozenset(
@@ -40,6 +41,24 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
+OPEN_SHARDS = 8
+"""The reconciler's index spreads open tasks of one status over this many partitions."""
+
+
+def open_key(task: Task) -> str | None:
+    """Hash key of the by_open index: set only while a task is PENDING, QUEUED or PROCESSING."""
+    if task.status not in OPEN_STATUSES:
+        return None
+    if task.status is TaskStatus.PENDING and task.request_data is None:
+        return None  # stored, never queued: nothing for the reconciler to do
+    shard = zlib.crc32(f"{task.account_id}#{task.task_id}".encode()) % OPEN_SHARDS
+    return f"{task.status.value}#{shard}"
+
+
+def _json(value: Any) -> dict[str, str]:
+    return _s(json.dumps(value, separators=(",", ":")))
+
+
 def task_to_item(task: Task) -> dict[str, Any]:
     item: dict[str, Any] = {
         "account_id": _s(task.account_id),
@@ -50,6 +69,8 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "status": _s(task.status.value),
         "progress": {"N": str(Decimal(str(task.progress)))},
         "attempt": {"N": str(task.attempt)},
+        "version": {"N": str(task.version)},
+        "tries": {"N": str(task.tries)},
         "created_at": _s(task.created_at),
         "updated_at": _s(task.updated_at),
         "created_sk": _s(task.created_sk),
@@ -66,7 +87,18 @@ def task_to_item(task: Task) -> dict[str, Any]:
         item["account_group"] = _s(f"{task.account_id}#{task.task_source_group_id}")
     if task.request_data is not None:
         # Stored as JSON text: numbers keep their exact JSON type (DynamoDB has no float).
-        item["request_data"] = _s(json.dumps(task.request_data, separators=(",", ":")))
+        item["request_data"] = _json(task.request_data)
+    key = open_key(task)
+    if key is not None:
+        item["open_key"] = _s(key)
+    for name in ("state_since", "progress_message", "result_key", "error_message"):
+        value = getattr(task, name)
+        if value is not None:
+            item[name] = _s(value)
+    if task.result_summary is not None:
+        item["result_summary"] = _json(task.result_summary)
+    if task.error_details is not None:
+        item["error_details"] = _json(task.error_details)
     return item
 
 
@@ -75,8 +107,15 @@ def item_to_task(item: dict[str, Any]) -> Task:
         value = item.get(name)
         return None if value is None else value["S"]
 
+    def number(name: str, default: int) -> int:
+        value = item.get(name)
+        return default if value is None else int(value["N"])
+
+    def document(name: str) -> Any:
+        value = text(name)
+        return None if value is None else json.loads(value)
+
     progress = float(item["progress"]["N"])
-    request_data = text("request_data")
     return Task(
         account_id=item["account_id"]["S"],
         task_id=item["task_id"]["S"],
@@ -91,10 +130,18 @@ def item_to_task(item: dict[str, Any]) -> Task:
         task_source_name=text("task_source_name"),
         task_source_id=text("task_source_id"),
         task_source_group_id=text("task_source_group_id"),
-        request_data=None if request_data is None else json.loads(request_data),
+        request_data=document("request_data"),
         events=[
             TaskEvent(timestamp=e["M"]["timestamp"]["S"], message=e["M"]["message"]["S"]) for e in item["events"]["L"]
         ],
+        version=number("version", 1),
+        tries=number("tries", 0),
+        state_since=text("state_since"),
+        progress_message=text("progress_message"),
+        result_key=text("result_key"),
+        result_summary=document("result_summary"),
+        error_message=text("error_message"),
+        error_details=document("error_details"),
     )
 
 
@@ -195,6 +242,84 @@ class DynamoTaskRepository:
             return result
         raise Retryable("Tasks could not be written after several attempts; retry the request")
 
+    def save(self, task: Task, *, expected_version: int) -> Task:
+        """Replace the stored task if it is still at expected_version; answer what was stored."""
+        stored = task.model_copy(update={"version": expected_version + 1})
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=task_to_item(stored),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"N": str(expected_version)}},
+            )
+        except ClientError as exc:
+            _raise_domain(exc)
+            raise
+        return stored
+
+    def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
+        """save() for many tasks of one account: one TransactWriteItems when every version still
+        holds; otherwise one write each, skipping the tasks that changed. Answers what was stored."""
+        if not changes:
+            return {}
+        stored = [(task.model_copy(update={"version": version + 1}), version) for task, version in changes]
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": task_to_item(task),
+                            "ConditionExpression": "version = :v",
+                            "ExpressionAttributeValues": {":v": {"N": str(version)}},
+                        }
+                    }
+                    for task, version in stored
+                ]
+            )
+            return {task.task_id: task for task, _ in stored}
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                _raise_domain(exc)
+                raise
+        saved: dict[str, Task] = {}
+        for task, version in stored:
+            try:
+                saved[task.task_id] = self.save(task, expected_version=version)
+            except Conflict:
+                continue
+        return saved
+
+    def record_progress(
+        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+    ) -> bool:
+        """Write progress while the task is PROCESSING this attempt; False means it no longer is
+        (cancelled, regenerated, timed out): the worker must stop."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"account_id": _s(account_id), "task_id": _s(task_id)},
+                UpdateExpression=(
+                    "SET progress = :p, progress_message = :m, updated_at = :now, version = version + :one"
+                ),
+                ConditionExpression="#status = :processing AND attempt = :a AND progress <= :p",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":p": {"N": str(Decimal(str(progress)))},
+                    ":m": _s(message),
+                    ":now": _s(now),
+                    ":one": {"N": "1"},
+                    ":processing": _s(TaskStatus.PROCESSING.value),
+                    ":a": {"N": str(attempt)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            _raise_domain(exc)
+            raise
+        return True
+
     # ------------------------------------------------------------------ reads
     def get(self, account_id: str, task_id: str) -> Task | None:
         try:
@@ -250,6 +375,31 @@ class DynamoTaskRepository:
         if filters.task_ids:
             return sum(1 for task in self.get_many(account_id, filters.task_ids).values() if filters.matches(task))
         return sum(self._count(stream) for stream in self._plan(account_id, filters))
+
+    def open_tasks(self, status: TaskStatus, *, before: str, limit: int) -> list[tuple[str, str]]:
+        """(account_id, task_id) of tasks in `status` since before `before`, oldest first, across
+        every shard. The index lags the table: callers re-read each task before acting."""
+        found: list[tuple[str, str]] = []
+        per_shard = max(1, -(-limit // OPEN_SHARDS))  # each shard gets its share of the run's work
+
+        for shard in range(OPEN_SHARDS):
+            shard_found: list[tuple[str, str]] = []
+
+            def remaining(collected: list[tuple[str, str]] = shard_found) -> int:
+                return max(min(per_shard - len(collected), 1000), 1)
+
+            args = {
+                "TableName": self._table,
+                "IndexName": "by_open",
+                "KeyConditionExpression": "open_key = :k AND state_since < :before",
+                "ExpressionAttributeValues": {":k": _s(f"{status.value}#{shard}"), ":before": _s(before)},
+            }
+            for answer in self._pages(args, remaining):
+                shard_found += [(item["account_id"]["S"], item["task_id"]["S"]) for item in answer.get("Items", [])]
+                if len(shard_found) >= per_shard:
+                    break
+            found += shard_found[:per_shard]
+        return found[:limit]
 
     # ------------------------------------------------------------------ planning
     def _page_by_ids(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:

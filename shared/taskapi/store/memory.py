@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 
-from taskapi.models.domain import Task
+from taskapi.errors import Conflict
+from taskapi.models.domain import Task, TaskStatus
 from taskapi.store.base import InsertResult, TaskFilters
 
 
@@ -48,3 +49,57 @@ class InMemoryTaskRepository:
 
     def count(self, account_id: str, filters: TaskFilters) -> int:
         return len(self._matching(account_id, filters))
+
+    def save(self, task: Task, *, expected_version: int) -> Task:
+        with self._lock:
+            key = (task.account_id, task.task_id)
+            current = self._tasks.get(key)
+            if current is None or current.version != expected_version:
+                raise Conflict("The task changed while this request was being handled")
+            stored = task.model_copy(update={"version": expected_version + 1})
+            self._tasks[key] = stored
+            return stored
+
+    def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
+        saved = {}
+        for task, version in changes:
+            try:
+                saved[task.task_id] = self.save(task, expected_version=version)
+            except Conflict:
+                continue
+        return saved
+
+    def record_progress(
+        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+    ) -> bool:
+        with self._lock:
+            current = self._tasks.get((account_id, task_id))
+            if (
+                current is None
+                or current.status is not TaskStatus.PROCESSING
+                or current.attempt != attempt
+                or current.progress > progress
+            ):
+                return False
+            self._tasks[(account_id, task_id)] = current.model_copy(
+                update={
+                    "progress": progress,
+                    "progress_message": message,
+                    "updated_at": now,
+                    "version": current.version + 1,
+                }
+            )
+            return True
+
+    def open_tasks(self, status: TaskStatus, *, before: str, limit: int) -> list[tuple[str, str]]:
+        matching = sorted(
+            (
+                t
+                for t in self._tasks.values()
+                if t.status is status
+                and (t.state_since or t.updated_at) < before
+                and not (t.status is TaskStatus.PENDING and t.request_data is None)
+            ),
+            key=lambda t: t.state_since or t.updated_at,
+        )
+        return [(t.account_id, t.task_id) for t in matching[:limit]]

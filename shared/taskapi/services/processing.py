@@ -1,0 +1,283 @@
+"""Processing one task message: claim, generate, store, complete — each step fenced so that a
+duplicate, stale or superseded message, a cancel or a regenerate never lets an old run write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from taskapi.engines.base import ContentEngine, EngineError
+from taskapi.errors import Conflict, Retryable
+from taskapi.models.domain import (
+    MAX_TRIES,
+    PROCESSING_TIMEOUT_SECONDS,
+    Task,
+    TaskStatus,
+    TaskType,
+    isoformat,
+    utc_now,
+    with_event,
+)
+from taskapi.observability import logger, metrics
+from taskapi.queueing.messages import TaskMessage
+from taskapi.queueing.queues import TaskQueue
+from taskapi.results import ResultStore, result_prefix
+from taskapi.store.base import TaskRepository
+
+PROGRESS_CEILING = 99.0
+"""Engines report below this; only completion writes 100."""
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRY_SCHEDULED = "retry_scheduled"
+    SKIPPED = "skipped"
+    """Duplicate, stale or superseded message, or a task gone: acknowledged without work."""
+    STOPPED = "stopped"
+    """The task was cancelled, regenerated or timed out while running: the run wrote nothing more."""
+
+
+class Superseded(Exception):
+    """Raised from the progress callback when the fence fails: stop the engine."""
+
+
+@dataclass
+class Processor:
+    repository: TaskRepository
+    queue: TaskQueue
+    results: ResultStore
+    engine_for: Callable[[TaskType], ContentEngine]
+    retry_delay_seconds: int = 30
+    clock: Callable[[], datetime] = utc_now
+
+    def _now(self) -> str:
+        return isoformat(self.clock())
+
+    # ------------------------------------------------------------------ claim
+    def _claimable(self, task: Task, message: TaskMessage) -> bool:
+        if task.attempt != message.attempt:
+            return False
+        if task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
+            return True
+        if task.status is TaskStatus.PROCESSING:
+            return lease_expired(task, self.clock())  # its worker died; this delivery takes over
+        return False
+
+    def process(self, message: TaskMessage) -> Outcome:
+        task = self.repository.get(message.account_id, message.task_id)
+        if task is None or not self._claimable(task, message):
+            logger.info(
+                "message acknowledged without work",
+                extra={"status": task.status.value if task else None, "task_attempt": task.attempt if task else None},
+            )
+            return Outcome.SKIPPED
+        now = self._now()
+        tries = task.tries + 1
+        claimed = task.model_copy(
+            update={
+                "status": TaskStatus.PROCESSING,
+                "state_since": now,
+                "updated_at": now,
+                "tries": tries,
+                "progress": 0.0 if task.status is not TaskStatus.PROCESSING else task.progress,
+                "progress_message": "Processing started",
+                "events": with_event(
+                    task.events, now, f"Processing started (try {tries} of {MAX_TRIES[task.task_type]})"
+                ),
+            }
+        )
+        try:
+            claimed = self.repository.save(claimed, expected_version=task.version)
+        except Conflict:
+            return Outcome.SKIPPED  # another delivery, a cancel or a regenerate got there first
+        try:
+            return self._run(claimed)
+        except Retryable:
+            self._release(claimed)
+            raise
+
+    # ------------------------------------------------------------------ run
+    def _run(self, task: Task) -> Outcome:
+        def progress(percent: float, note: str) -> None:
+            fenced = self.repository.record_progress(
+                task.account_id,
+                task.task_id,
+                attempt=task.attempt,
+                progress=min(max(float(percent), 0.0), PROGRESS_CEILING),
+                message=note[:200],
+                now=self._now(),
+            )
+            if not fenced:
+                raise Superseded
+
+        started = self.clock()
+        try:
+            artifact = self.engine_for(task.task_type).generate(task.request_data or {}, progress)
+        except Superseded:
+            logger.info("run stopped: the task was cancelled, regenerated or timed out")
+            return Outcome.STOPPED
+        except EngineError as exc:
+            return self.fail_try(task, str(exc.detail), permanent=exc.permanent)
+        except Retryable:
+            raise
+        except Exception as exc:  # an engine bug: count it as a failed try, bounded by MAX_TRIES
+            logger.exception("engine raised an unexpected error")
+            return self.fail_try(task, f"{type(exc).__name__}: {exc}", permanent=False)
+
+        prefix = result_prefix(task.account_id, task.task_id, task.attempt)
+        key = self.results.put(prefix, artifact)
+        for _ in range(3):
+            current = self.repository.get(task.account_id, task.task_id)
+            if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
+                self.results.delete(prefix, artifact)  # cancel (or a newer attempt) won: no orphan result
+                return Outcome.STOPPED
+            now = self._now()
+            done = current.model_copy(
+                update={
+                    "status": TaskStatus.COMPLETED,
+                    "state_since": now,
+                    "updated_at": now,
+                    "progress": 100.0,
+                    "progress_message": None,
+                    "result_key": key,
+                    "result_summary": artifact.summary,
+                    "error_message": None,
+                    "error_details": None,
+                    "events": with_event(current.events, now, "Task completed"),
+                }
+            )
+            try:
+                self.repository.save(done, expected_version=current.version)
+            except Conflict:
+                continue
+            metrics.add_metric(name="TasksCompleted", unit="Count", value=1)
+            metrics.add_metric(
+                name="ProcessingDuration", unit="Seconds", value=(self.clock() - started).total_seconds()
+            )
+            return Outcome.COMPLETED
+        raise Retryable("The task kept changing while its completion was written")
+
+    # ------------------------------------------------------------------ failures
+    def fail_try(self, task: Task, error: str, *, permanent: bool) -> Outcome:
+        """A try failed: queue the next one with a delay, or end FAILED after the type's max tries."""
+        for _ in range(3):
+            current = self.repository.get(task.account_id, task.task_id)
+            if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
+                return Outcome.STOPPED
+            now = self._now()
+            limit = MAX_TRIES[current.task_type]
+            if permanent or current.tries >= limit:
+                why = "cannot succeed" if permanent else f"failed {current.tries} of {limit} tries"
+                changed = current.model_copy(
+                    update={
+                        "status": TaskStatus.FAILED,
+                        "state_since": now,
+                        "updated_at": now,
+                        "progress_message": None,
+                        "error_message": error,
+                        "error_details": {"tries": current.tries, "permanent": permanent, "last_error": error},
+                        "events": with_event(current.events, now, f"Task failed ({why}): {error}"),
+                    }
+                )
+                outcome = Outcome.FAILED
+            else:
+                delay = min(self.retry_delay_seconds * current.tries, 900)
+                changed = current.model_copy(
+                    update={
+                        "status": TaskStatus.QUEUED,
+                        "state_since": now,
+                        "updated_at": now,
+                        "progress_message": None,
+                        "error_details": {"tries": current.tries, "last_error": error},
+                        "events": with_event(
+                            current.events, now, f"Try {current.tries} failed: {error}; retrying in {delay} s"
+                        ),
+                    }
+                )
+                outcome = Outcome.RETRY_SCHEDULED
+            try:
+                saved = self.repository.save(changed, expected_version=current.version)
+            except Conflict:
+                continue
+            if outcome is Outcome.FAILED:
+                metrics.add_metric(name="TasksFailed", unit="Count", value=1)
+                return outcome
+            refused = self.queue.send([(saved.priority, TaskMessage.of(saved))], delay_seconds=delay)
+            if refused:
+                # The task is QUEUED for this attempt: redelivery of the current message claims it.
+                raise Retryable(f"The retry could not be queued: {refused[0]}")
+            return outcome
+        raise Retryable("The task kept changing while its failure was written")
+
+    def _release(self, task: Task) -> None:
+        """Give the claim back after an AWS failure, without counting the try (best effort: if
+        this fails too, the lease runs out and the redelivered message takes over)."""
+        current = self.repository.get(task.account_id, task.task_id)
+        if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
+            return
+        now = self._now()
+        released = current.model_copy(
+            update={
+                "status": TaskStatus.QUEUED,
+                "state_since": now,
+                "updated_at": now,
+                "tries": max(current.tries - 1, 0),
+                "events": with_event(current.events, now, "Processing interrupted by an AWS error; retrying"),
+            }
+        )
+        try:
+            self.repository.save(released, expected_version=current.version)
+        except (Conflict, Retryable):
+            logger.warning("could not release the claim; the lease will expire instead")
+
+
+def lease_expired(task: Task, moment: datetime) -> bool:
+    since = datetime.fromisoformat((task.state_since or task.updated_at).replace("Z", "+00:00"))
+    return moment - since > timedelta(seconds=PROCESSING_TIMEOUT_SECONDS[task.task_type])
+
+
+def fail_dead_lettered(
+    repository: TaskRepository, body: str, *, receive_count: int, clock: Callable[[], datetime] = utc_now
+) -> Outcome:
+    """A message exhausted its deliveries: its task ends FAILED with the last error it recorded,
+    unless it is final already, on another attempt, or still legitimately running."""
+    try:
+        message = TaskMessage.parse(body)
+    except ValueError as exc:
+        logger.error("dead-lettered message is not a task message", extra={"reason": str(exc)})
+        return Outcome.SKIPPED
+    for _ in range(3):
+        task = repository.get(message.account_id, message.task_id)
+        if task is None or task.attempt != message.attempt:
+            return Outcome.SKIPPED
+        if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
+            return Outcome.SKIPPED
+        if task.status is TaskStatus.PROCESSING and not lease_expired(task, clock()):
+            raise Retryable("The task is still running; decide once its lease ends")
+        now = isoformat(clock())
+        last_error: Any = (task.error_details or {}).get("last_error")
+        error = f"Processing failed: the message was dead-lettered after {receive_count} deliveries"
+        if last_error:
+            error += f"; last error: {last_error}"
+        failed = task.model_copy(
+            update={
+                "status": TaskStatus.FAILED,
+                "state_since": now,
+                "updated_at": now,
+                "progress_message": None,
+                "error_message": error,
+                "error_details": {**(task.error_details or {}), "dead_lettered": True, "deliveries": receive_count},
+                "events": with_event(task.events, now, error),
+            }
+        )
+        try:
+            repository.save(failed, expected_version=task.version)
+        except Conflict:
+            continue
+        metrics.add_metric(name="TasksFailed", unit="Count", value=1)
+        return Outcome.FAILED
+    raise Retryable("The task kept changing while the dead letter was handled")

@@ -1,0 +1,64 @@
+"""Cached factories of the AWS adapters, built from settings on first use (never at import).
+Every entry point takes them from here; tests pass fakes instead."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from taskapi import aws
+from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
+from taskapi.engines import get_engine
+from taskapi.queueing.control import LambdaProcessingControl, LocalProcessingControl, ProcessingControl
+from taskapi.queueing.queues import SqsTaskQueue, TaskQueue
+from taskapi.results import ResultStore, S3ResultStore
+from taskapi.services.processing import Processor
+from taskapi.settings import dead_letter_queue_urls, get_settings, queue_urls
+from taskapi.store.base import TaskRepository
+from taskapi.store.dynamodb import DynamoTaskRepository
+
+
+@lru_cache(maxsize=1)
+def get_repository() -> TaskRepository:
+    return DynamoTaskRepository(aws.client("dynamodb"), get_settings().tasks_table)
+
+
+@lru_cache(maxsize=1)
+def get_key_store() -> ApiKeyStore:
+    return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
+
+
+@lru_cache(maxsize=1)
+def get_queue() -> TaskQueue:
+    settings = get_settings()
+    return SqsTaskQueue(aws.client("sqs"), queue_urls(settings), dead_letter_queue_urls(settings))
+
+
+@lru_cache(maxsize=1)
+def get_results() -> ResultStore:
+    settings = get_settings()
+    return S3ResultStore(aws.client("s3"), settings.results_bucket, settings.presign_expiry_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_processing_control() -> ProcessingControl:
+    settings = get_settings()
+    if settings.environment == "aws":
+        return LambdaProcessingControl(aws.client("lambda"), settings.processor_function)
+    return LocalProcessingControl(aws.client("ssm"), settings.local_mappings_parameter_prefix)
+
+
+@lru_cache(maxsize=1)
+def get_processor() -> Processor:
+    return Processor(
+        repository=get_repository(),
+        queue=get_queue(),
+        results=get_results(),
+        engine_for=get_engine,
+        retry_delay_seconds=get_settings().retry_delay_seconds,
+    )
+
+
+def reset() -> None:
+    """Forget every cached adapter (tests and the local stack switch endpoints)."""
+    for factory in (get_repository, get_key_store, get_queue, get_results, get_processing_control, get_processor):
+        factory.cache_clear()

@@ -1,0 +1,62 @@
+"""The in-memory fakes of every adapter, wired into an app or a processor in one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
+from taskapi.engines import get_engine
+from taskapi.http import deps
+from taskapi.queueing.control import InMemoryProcessingControl
+from taskapi.queueing.queues import InMemoryTaskQueue
+from taskapi.results import InMemoryResultStore
+from taskapi.services.processing import Processor
+from taskapi.store.memory import InMemoryTaskRepository
+
+
+@dataclass
+class Fakes:
+    repo: InMemoryTaskRepository = field(default_factory=InMemoryTaskRepository)
+    keys: InMemoryApiKeyStore = field(default_factory=InMemoryApiKeyStore)
+    queue: InMemoryTaskQueue = field(default_factory=InMemoryTaskQueue)
+    results: InMemoryResultStore = field(default_factory=InMemoryResultStore)
+    control: InMemoryProcessingControl = field(default_factory=InMemoryProcessingControl)
+
+    def install(self, app: FastAPI) -> FastAPI:
+        app.dependency_overrides[deps.get_repository] = lambda: self.repo
+        app.dependency_overrides[deps.get_key_store] = lambda: self.keys
+        app.dependency_overrides[deps.get_queue] = lambda: self.queue
+        app.dependency_overrides[deps.get_results] = lambda: self.results
+        app.dependency_overrides[deps.get_processing_control] = lambda: self.control
+        return app
+
+    def api_key(self, account_id: str) -> dict[str, str]:
+        key, record = generate_key(account_id)
+        self.keys.put(record)
+        return {"X-API-Key": key}
+
+    def processor(self, **overrides) -> Processor:
+        values = {
+            "repository": self.repo,
+            "queue": self.queue,
+            "results": self.results,
+            "engine_for": get_engine,
+            "retry_delay_seconds": 0,
+        }
+        values.update(overrides)
+        return Processor(**values)
+
+    def run_queue(self, processor: Processor | None = None, rounds: int = 10) -> int:
+        """Deliver every sent message to the processor until the queue is empty; answers how many."""
+        processor = processor or self.processor()
+        delivered = 0
+        for _ in range(rounds):
+            batch = self.queue.drain()
+            if not batch:
+                break
+            for _, message, _ in batch:
+                processor.process(message)
+                delivered += 1
+        return delivered
