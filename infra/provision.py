@@ -1,15 +1,21 @@
 """Create the template's resources on moto (or any AWS endpoint): the same code builds the
-local stack and the test fixtures, so the schema exists once, in template.yaml."""
+local stack and the test fixtures, so the schema exists once, in template.yaml.
+
+Tables (with their indexes), queues (with redrive policies), buckets, and — because the local
+stack has no Lambda service — one SSM parameter per SQS event source mapping, which the local
+pollers and the queue restart/pause controls share."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.template import LocalNames, load_template, resources
+from infra.template import LocalNames, load_template, resolve, resources
 
 _TABLE_KEYS = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
 
 
 def table_definitions(template: dict[str, Any], names: LocalNames) -> dict[str, dict[str, Any]]:
@@ -28,12 +34,78 @@ def table_definitions(template: dict[str, Any], names: LocalNames) -> dict[str, 
     return definitions
 
 
+def queue_definitions(template: dict[str, Any], names: LocalNames) -> dict[str, dict[str, Any]]:
+    """CreateQueue arguments for each AWS::SQS::Queue, dead-letter queues first."""
+    definitions = {}
+    for logical_id, resource in resources(template, "AWS::SQS::Queue").items():
+        props = resolve(resource.get("Properties", {}), template, names)
+        attributes = {key: str(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+        if props.get("SqsManagedSseEnabled"):
+            attributes["SqsManagedSseEnabled"] = "true"
+        if "RedrivePolicy" in props:
+            policy = props["RedrivePolicy"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                    "maxReceiveCount": int(policy["maxReceiveCount"]),
+                }
+            )
+        definitions[logical_id] = {"QueueName": names.physical_name(logical_id), "Attributes": attributes}
+    return dict(sorted(definitions.items(), key=lambda item: "RedrivePolicy" in item[1]["Attributes"]))
+
+
+def sqs_event_mappings(template: dict[str, Any], names: LocalNames, refs: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every SQS event of every function, as "<function>/<event>" -> its settings."""
+    mappings = {}
+    for function_id, resource in resources(template, "AWS::Serverless::Function").items():
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event.get("Type") != "SQS":
+                continue
+            props = resolve(event["Properties"], template, names, refs=refs)
+            queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+            mappings[f"{function_id}/{event_name}"] = {
+                "function": function_id,
+                "source_arn": props["Queue"],
+                "queue_url": refs[queue_id],
+                "batch_size": int(props.get("BatchSize", 10)),
+                "maximum_concurrency": int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+                "report_batch_item_failures": "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                "enabled": bool(props.get("Enabled", True)),
+            }
+    return mappings
+
+
+def _create_bucket(s3: Any, name: str, region: str, props: dict[str, Any]) -> None:
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+    if "BucketEncryption" in props:
+        rules = [
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if props.get("VersioningConfiguration", {}).get("Status"):
+        s3.put_bucket_versioning(
+            Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
+        )
+
+
 def provision(session: Any, names: LocalNames | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """Create what the template declares, skipping what exists. Answers logical id -> physical name."""
+    """Create what the template declares, keeping what exists (a paused mapping stays paused).
+    Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name)."""
     names = names or LocalNames()
     template = template or load_template()
+    refs: dict[str, str] = {}
+
     dynamodb = session.client("dynamodb", region_name=names.region)
-    created = {}
     for logical_id, args in table_definitions(template, names).items():
         try:
             dynamodb.create_table(**args)
@@ -41,5 +113,37 @@ def provision(session: Any, names: LocalNames | None = None, template: dict[str,
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise
         dynamodb.get_waiter("table_exists").wait(TableName=args["TableName"], WaiterConfig={"Delay": 1})
-        created[logical_id] = args["TableName"]
-    return created
+        refs[logical_id] = args["TableName"]
+
+    sqs = session.client("sqs", region_name=names.region)
+    for logical_id, args in queue_definitions(template, names).items():
+        try:
+            refs[logical_id] = sqs.create_queue(**args)["QueueUrl"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("QueueAlreadyExists", "QueueNameExists"):
+                raise
+            refs[logical_id] = sqs.get_queue_url(QueueName=args["QueueName"])["QueueUrl"]
+
+    buckets = resources(template, "AWS::S3::Bucket")
+    if buckets:
+        s3 = session.client("s3", region_name=names.region)
+        for logical_id, resource in buckets.items():
+            name = names.bucket_name(logical_id)
+            _create_bucket(s3, name, names.region, resolve(resource.get("Properties", {}), template, names))
+            refs[logical_id] = name
+
+    mappings = sqs_event_mappings(template, names, refs)
+    if mappings:
+        ssm = session.client("ssm", region_name=names.region)
+        for key, mapping in mappings.items():
+            try:
+                ssm.put_parameter(
+                    Name=f"{names.mappings_parameter_prefix}/{key}",
+                    Value=json.dumps(mapping),
+                    Type="String",
+                    Overwrite=False,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ParameterAlreadyExists":
+                    raise
+    return refs

@@ -4,6 +4,7 @@ needs from it: resource properties, physical names and functions' environment va
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -52,6 +53,15 @@ class LocalNames:
     def physical_name(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"
 
+    def bucket_name(self, logical_id: str) -> str:
+        """S3 bucket names are lower case."""
+        return self.physical_name(logical_id).lower()
+
+    @property
+    def mappings_parameter_prefix(self) -> str:
+        """Where the local stack keeps its event source mappings' states (SSM parameters)."""
+        return f"/{self.stack_name}/event-source-mappings"
+
 
 def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {
@@ -61,20 +71,48 @@ def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[st
     }
 
 
-def resolve(value: Any, template: dict[str, Any], names: LocalNames, parameters: dict[str, str] | None = None) -> Any:
-    """Resolve the intrinsics the template uses in values the local stack reads."""
+def resolve(
+    value: Any,
+    template: dict[str, Any],
+    names: LocalNames,
+    parameters: dict[str, str] | None = None,
+    refs: Mapping[str, str] | None = None,
+) -> Any:
+    """Resolve the intrinsics the template uses in values the local stack reads. `refs` holds
+    what provisioning learnt (a queue's Ref is its URL, which only the endpoint knows)."""
     params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
     params.update(parameters or {})
-    pseudo = {"AWS::Region": names.region, "AWS::AccountId": names.account, "AWS::StackName": names.stack_name}
+    pseudo = {
+        "AWS::Region": names.region,
+        "AWS::AccountId": names.account,
+        "AWS::StackName": names.stack_name,
+        "AWS::Partition": "aws",
+    }
+    all_resources = template.get("Resources", {})
 
     def ref(name: str) -> str:
         if name in params:
             return params[name]
         if name in pseudo:
             return pseudo[name]
-        if name in template.get("Resources", {}):
+        if refs and name in refs:
+            return refs[name]
+        if name in all_resources:
+            if all_resources[name].get("Type") == "AWS::S3::Bucket":
+                return names.bucket_name(name)
             return names.physical_name(name)
         raise KeyError(f"template reference to unknown {name!r}")
+
+    def get_att(logical_id: str, attribute: str) -> str:
+        kind = all_resources.get(logical_id, {}).get("Type")
+        if kind == "AWS::SQS::Queue":
+            queue_name = names.physical_name(logical_id)
+            return {"Arn": f"arn:aws:sqs:{names.region}:{names.account}:{queue_name}", "QueueName": queue_name}[
+                attribute
+            ]
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{names.bucket_name(logical_id)}"
+        return f"arn:aws:local:{names.region}:{names.account}:{names.physical_name(logical_id)}/{attribute}"
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
@@ -85,12 +123,17 @@ def resolve(value: Any, template: dict[str, Any], names: LocalNames, parameters:
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], walk(arg[1]))
                 out = text
                 for token in re.findall(r"\$\{([^}!]+)\}", text):
-                    replacement = extra[token] if token in extra else ref(token.split(".")[0])
+                    if token in extra:
+                        replacement = extra[token]
+                    elif "." in token:
+                        replacement = get_att(*token.split(".", 1))
+                    else:
+                        replacement = ref(token)
                     out = out.replace("${" + token + "}", str(replacement))
                 return out
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg
-                return f"arn:aws:local:{names.region}:{names.account}:{names.physical_name(logical_id)}/{attribute}"
+                return get_att(logical_id, attribute)
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
@@ -101,7 +144,10 @@ def resolve(value: Any, template: dict[str, Any], names: LocalNames, parameters:
 
 
 def function_environment(
-    logical_id: str, template: dict[str, Any] | None = None, names: LocalNames | None = None
+    logical_id: str,
+    template: dict[str, Any] | None = None,
+    names: LocalNames | None = None,
+    refs: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment variables template.yaml gives a function: Globals, then its own."""
     template = template or load_template()
@@ -110,4 +156,4 @@ def function_environment(
     function = template["Resources"][logical_id]["Properties"]
     own_vars = function.get("Environment", {}).get("Variables", {})
     merged = {**global_vars, **own_vars}
-    return {key: str(resolve(value, template, names)) for key, value in merged.items()}
+    return {key: str(resolve(value, template, names, refs=refs)) for key, value in merged.items()}
