@@ -4,12 +4,14 @@ made at read time, so a stored URL never expires on a client)."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from taskapi.engines.base import Artifact
 from taskapi.errors import Retryable
+
+if TYPE_CHECKING:  # the API reads results without loading the engines (cold start)
+    from taskapi.engines.base import Artifact
 
 
 def result_prefix(account_id: str, task_id: str, attempt: int) -> str:

@@ -4,17 +4,19 @@ Every entry point takes them from here; tests pass fakes instead."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from taskapi import aws
 from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
-from taskapi.engines import get_engine
 from taskapi.queueing.control import LambdaProcessingControl, LocalProcessingControl, ProcessingControl
 from taskapi.queueing.queues import SqsTaskQueue, TaskQueue
 from taskapi.results import ResultStore, S3ResultStore
-from taskapi.services.processing import Processor
 from taskapi.settings import dead_letter_queue_urls, get_settings, queue_urls
 from taskapi.store.base import TaskRepository
 from taskapi.store.dynamodb import DynamoTaskRepository
+
+if TYPE_CHECKING:  # the API never loads the processor or the engines (cold start)
+    from taskapi.services.processing import Processor
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +51,9 @@ def get_processing_control() -> ProcessingControl:
 
 @lru_cache(maxsize=1)
 def get_processor() -> Processor:
+    from taskapi.engines import get_engine
+    from taskapi.services.processing import Processor
+
     return Processor(
         repository=get_repository(),
         queue=get_queue(),
