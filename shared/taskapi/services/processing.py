@@ -102,12 +102,17 @@ class Processor:
 
     # ------------------------------------------------------------------ run
     def _run(self, task: Task) -> Outcome:
+        # A run that reclaims a task from a dead worker starts from the progress that worker left:
+        # reports below it are written as that value, so progress never goes back and the fence
+        # (which refuses a lower value) does not mistake the restarted run for a superseded one.
+        floor = task.progress
+
         def progress(percent: float, note: str) -> None:
             fenced = self.repository.record_progress(
                 task.account_id,
                 task.task_id,
                 attempt=task.attempt,
-                progress=min(max(float(percent), 0.0), PROGRESS_CEILING),
+                progress=max(min(max(float(percent), 0.0), PROGRESS_CEILING), floor),
                 message=note[:200],
                 now=self._now(),
             )
