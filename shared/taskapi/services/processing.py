@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from taskapi.engines.base import ContentEngine, EngineError
 from taskapi.errors import Conflict, Retryable
@@ -137,8 +137,9 @@ class Processor:
         key = self.results.put(prefix, artifact)
         for _ in range(3):
             current = self.repository.get(task.account_id, task.task_id)
-            if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
-                self.results.delete(prefix, artifact)  # cancel (or a newer attempt) won: no orphan result
+            if not same_claim(current, task):
+                if attempt_over(current, task):
+                    self.results.delete(prefix, artifact)  # cancel (or a newer attempt) won: no orphan result
                 return Outcome.STOPPED
             now = self._now()
             done = current.model_copy(
@@ -168,10 +169,12 @@ class Processor:
 
     # ------------------------------------------------------------------ failures
     def fail_try(self, task: Task, error: str, *, permanent: bool) -> Outcome:
-        """A try failed: queue the next one with a delay, or end FAILED after the type's max tries."""
+        """A try failed: queue the next one with a delay, or end FAILED after the type's max tries.
+        Only the claim `task` was read under is failed: a newer claim (a redelivery that took the
+        task over after the lease ended) is left running."""
         for _ in range(3):
             current = self.repository.get(task.account_id, task.task_id)
-            if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
+            if not same_claim(current, task):
                 return Outcome.STOPPED
             now = self._now()
             limit = MAX_TRIES[current.task_type]
@@ -222,7 +225,7 @@ class Processor:
         """Give the claim back after an AWS failure, without counting the try (best effort: if
         this fails too, the lease runs out and the redelivered message takes over)."""
         current = self.repository.get(task.account_id, task.task_id)
-        if current is None or current.status is not TaskStatus.PROCESSING or current.attempt != task.attempt:
+        if not same_claim(current, task):
             return
         now = self._now()
         released = current.model_copy(
@@ -238,6 +241,29 @@ class Processor:
             self.repository.save(released, expected_version=current.version)
         except (Conflict, Retryable):
             logger.warning("could not release the claim; the lease will expire instead")
+
+
+def same_claim(current: Task | None, task: Task) -> TypeGuard[Task]:
+    """`current` is still PROCESSING under the claim `task` was read at. Every claim sets
+    state_since (progress writes leave it alone), so a redelivery that reclaimed the task after
+    the lease ended is a different claim even on the same attempt."""
+    return (
+        current is not None
+        and current.status is TaskStatus.PROCESSING
+        and current.attempt == task.attempt
+        and current.state_since == task.state_since
+    )
+
+
+def attempt_over(current: Task | None, task: Task) -> bool:
+    """No run of `task`'s attempt can complete any more, so its result prefix is an orphan. While
+    the attempt may still complete (another claim of it runs or is queued) or has completed, the
+    prefix is that claim's too and must stay."""
+    return (
+        current is None
+        or current.attempt != task.attempt
+        or current.status in (TaskStatus.CANCELLED, TaskStatus.FAILED)
+    )
 
 
 def lease_expired(task: Task, moment: datetime) -> bool:
