@@ -27,6 +27,8 @@ from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore, result_prefix
 from taskapi.store.base import TaskRepository
 
+CLAIM_ROUNDS = 3
+"""A claim that loses to another write is decided again this often before the message is retried."""
 PROGRESS_CEILING = 99.0
 """Engines report below this; only completion writes 100."""
 
@@ -68,32 +70,42 @@ class Processor:
         return False
 
     def process(self, message: TaskMessage) -> Outcome:
-        task = self.repository.get(message.account_id, message.task_id)
-        if task is None or not self._claimable(task, message):
-            logger.info(
-                "message acknowledged without work",
-                extra={"status": task.status.value if task else None, "task_attempt": task.attempt if task else None},
+        # A failed claim is decided again on a fresh read: the write that got in first may be one
+        # that leaves the task claimable (enqueue marking it QUEUED, a "not queued yet" note).
+        # Acknowledging the message then would leave a QUEUED task with no message.
+        for _ in range(CLAIM_ROUNDS):
+            task = self.repository.get(message.account_id, message.task_id)
+            if task is None or not self._claimable(task, message):
+                logger.info(
+                    "message acknowledged without work",
+                    extra={
+                        "status": task.status.value if task else None,
+                        "task_attempt": task.attempt if task else None,
+                    },
+                )
+                return Outcome.SKIPPED
+            now = self._now()
+            tries = task.tries + 1
+            claimed = task.model_copy(
+                update={
+                    "status": TaskStatus.PROCESSING,
+                    "state_since": now,
+                    "updated_at": now,
+                    "tries": tries,
+                    "progress": 0.0 if task.status is not TaskStatus.PROCESSING else task.progress,
+                    "progress_message": "Processing started",
+                    "events": with_event(
+                        task.events, now, f"Processing started (try {tries} of {MAX_TRIES[task.task_type]})"
+                    ),
+                }
             )
-            return Outcome.SKIPPED
-        now = self._now()
-        tries = task.tries + 1
-        claimed = task.model_copy(
-            update={
-                "status": TaskStatus.PROCESSING,
-                "state_since": now,
-                "updated_at": now,
-                "tries": tries,
-                "progress": 0.0 if task.status is not TaskStatus.PROCESSING else task.progress,
-                "progress_message": "Processing started",
-                "events": with_event(
-                    task.events, now, f"Processing started (try {tries} of {MAX_TRIES[task.task_type]})"
-                ),
-            }
-        )
-        try:
-            claimed = self.repository.save(claimed, expected_version=task.version)
-        except Conflict:
-            return Outcome.SKIPPED  # another delivery, a cancel or a regenerate got there first
+            try:
+                claimed = self.repository.save(claimed, expected_version=task.version)
+            except Conflict:
+                continue  # another delivery, a cancel or a regenerate wins on the next read
+            break
+        else:
+            raise Retryable("The task kept changing while it was claimed")
         try:
             return self._run(claimed)
         except Retryable:
