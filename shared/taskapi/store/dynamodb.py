@@ -35,6 +35,8 @@ _THROTTLING = frozenset(
 )
 BATCH_GET_SIZE = 100
 INSERT_ROUNDS = 4
+TRANSACTION_LIMIT = 100
+"""TransactWriteItems takes at most 100 items."""
 
 
 def _s(value: str) -> dict[str, str]:
@@ -258,8 +260,15 @@ class DynamoTaskRepository:
         return stored
 
     def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
-        """save() for many tasks of one account: one TransactWriteItems when every version still
-        holds; otherwise one write each, skipping the tasks that changed. Answers what was stored."""
+        """save() for many tasks of one account: one TransactWriteItems per 100 (DynamoDB's limit)
+        when every version still holds; otherwise one write each, skipping the tasks that changed.
+        Answers what was stored."""
+        saved: dict[str, Task] = {}
+        for start in range(0, len(changes), TRANSACTION_LIMIT):
+            saved.update(self._save_transaction(changes[start : start + TRANSACTION_LIMIT]))
+        return saved
+
+    def _save_transaction(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
         if not changes:
             return {}
         stored = [(task.model_copy(update={"version": version + 1}), version) for task, version in changes]
