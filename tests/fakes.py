@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
 from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
 from taskapi.engines import get_engine
 from taskapi.http import deps
+from taskapi.models.domain import utc_now
 from taskapi.queueing.control import InMemoryProcessingControl
 from taskapi.queueing.queues import InMemoryTaskQueue
 from taskapi.results import InMemoryResultStore
 from taskapi.services.processing import Processor
 from taskapi.store.memory import InMemoryTaskRepository
+
+
+class Clock:
+    """A clock a test moves by hand: pass it as a Processor's or the reconciler's clock."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 
 
 @dataclass

@@ -1,16 +1,33 @@
-"""Integration tests: the real adapters on moto, with tables built from template.yaml."""
+"""Integration tests: the real adapters on moto, with tables, queues and buckets built from template.yaml."""
 
 from __future__ import annotations
 
+import functools
+
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
 from infra.provision import provision
-from infra.template import LocalNames
+from infra.template import LocalNames, function_environment
 from taskapi import aws
 from taskapi.auth.api_keys import DynamoApiKeyStore
 from taskapi.store.dynamodb import DynamoTaskRepository
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader():
+    """Every cached client comes from its own boto3 Session, and every Session parses the service
+    models again (about 0.1 s a client, most of each test's setup). The models are read-only:
+    one loader for all sessions of the test run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        yield
+
+
+QUEUE_AND_BUCKET_VARIABLES = ("TASKAPI_QUEUE_URL_", "TASKAPI_DLQ_URL_", "TASKAPI_RESULTS_BUCKET")
 
 
 @pytest.fixture
@@ -19,6 +36,10 @@ def aws_env(monkeypatch):
         names = provision(boto3.Session(region_name="us-east-1"), LocalNames())
         monkeypatch.setenv("TASKAPI_TASKS_TABLE", names["TasksTable"])
         monkeypatch.setenv("TASKAPI_API_KEYS_TABLE", names["ApiKeysTable"])
+        # Queue URLs and the results bucket exactly as template.yaml hands them to the processor.
+        for variable, value in function_environment("ProcessorFunction", refs=names).items():
+            if variable.startswith(QUEUE_AND_BUCKET_VARIABLES):
+                monkeypatch.setenv(variable, value)
         aws.reset_clients()
         yield names
 
