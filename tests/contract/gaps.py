@@ -148,29 +148,6 @@ class KnownGap:
 
 KNOWN_GAPS: tuple[KnownGap, ...] = (
     KnownGap(
-        key="url-fields",
-        where="shared/taskapi/models/requests.py HttpUrl; POST /api/tasks/bulk, POST /api/tasks",
-        summary="logo_url / intro_video_url / outro_video_url are documented as any string up to 2048 "
-        "characters, but the app answers 422 unless they are absolute http(s) URLs",
-        problem=lambda problem: problem.get("type") == "url",
-    ),
-    KnownGap(
-        key="question-types-unique",
-        where="shared/taskapi/models/requests.py QuizRequestData.question_types; POST /api/tasks/bulk, POST /api/tasks",
-        summary="quiz question_types is documented as an array whose values may repeat (no uniqueItems), "
-        "but the app answers 422 when a type repeats",
-        problem=lambda problem: problem.get("type") == "unique" and _loc(problem)[-1:] == ["question_types"],
-    ),
-    KnownGap(
-        key="voice-rate-bounds",
-        where="shared/taskapi/models/requests.py VideoRequestData.voice_rate; POST /api/tasks/bulk, POST /api/tasks",
-        summary='video voice_rate carries its bounds as "ge": 0.25 / "le": 4.0, which are not JSON Schema '
-        "keywords (minimum / maximum), so the document allows any number; the app answers 422 outside 0.25-4",
-        problem=lambda problem: (
-            _loc(problem)[-1:] == ["voice_rate"] and problem.get("type") in ("greater_than_equal", "less_than_equal")
-        ),
-    ),
-    KnownGap(
         key="integral-floats",
         where="shared/taskapi/models/requests.py _segments, QuizRequestData.num_questions; "
         "POST /api/tasks/bulk, POST /api/tasks",
@@ -181,13 +158,6 @@ KNOWN_GAPS: tuple[KnownGap, ...] = (
         ),
     ),
     KnownGap(
-        key="blank-prompt",
-        where="shared/taskapi/models/requests.py Prompt; POST /api/tasks/bulk, POST /api/tasks",
-        summary="story_prompt is documented as 1-20000 characters, but the app answers 422 when they are "
-        'all whitespace (a pattern such as "\\S" would say so)',
-        problem=lambda problem: problem.get("type") == "blank" and _loc(problem)[-1:] == ["story_prompt"],
-    ),
-    KnownGap(
         key="filter-list-syntax",
         where="shared/taskapi/http/routes.py task_filters; GET /api/tasks, GET /api/tasks/count/total",
         summary="task_source_ids / task_ids / status are documented as any string, but the app answers 422 "
@@ -195,26 +165,11 @@ KNOWN_GAPS: tuple[KnownGap, ...] = (
         problem=lambda problem: _loc(problem) in (["query", name] for name in FILTER_LISTS),
     ),
     KnownGap(
-        key="task-id-list-bounds",
-        where="shared/taskapi/models/requests.py TaskIdList; POST /api/tasks/bulk-cancel, "
-        "POST /api/tasks/bulk-regenerate",
-        summary="task_ids is documented as any array of ids, but the app answers 400 to an empty one and "
-        "413 to more than 100 (no minItems / maxItems in the document)",
-        failure=_task_id_list_bounds,
-    ),
-    KnownGap(
         key="empty-ids",
         where="shared/taskapi/models/requests.py _TaskCreateBase; POST /api/tasks/bulk, POST /api/tasks",
         summary='task_id and the task_source_* fields are documented with minLength 1, but "" is accepted '
         "and means not given (the spec: an empty task_id gets a generated UUID)",
         failure=_empty_ids_accepted,
-    ),
-    KnownGap(
-        key="body-parse-400",
-        where="shared/taskapi/http/routes.py responses=AUTH_ERRORS; POST /api/tasks/bulk, POST /api/tasks",
-        summary=f'a body that is not UTF-8 JSON is answered 400 {{"detail": "{BODY_PARSE_ERROR}"}}, '
-        "which these operations do not document",
-        failure=_body_parse_400,
     ),
     KnownGap(
         key="allow-header-405",

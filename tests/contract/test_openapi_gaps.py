@@ -78,19 +78,16 @@ def _quiz_with(**request_data: Any) -> dict[str, Any]:
     return task
 
 
-@known_gap("url-fields")
 @pytest.mark.parametrize("url", ["ftp://example.com/logo.png", "logo.png"])
 def test_url_fields(api, openapi, url):
     _agree_on_body(api, openapi, "/api/tasks", _video_with(logo_url=url))
     _agree_on_body(api, openapi, "/api/tasks/bulk", factories.bulk(factories.video(), intro_video_url=url))
 
 
-@known_gap("question-types-unique")
 def test_question_types_unique(api, openapi):
     _agree_on_body(api, openapi, "/api/tasks", _quiz_with(question_types=["true_false", "true_false"]))
 
 
-@known_gap("voice-rate-bounds")
 @pytest.mark.parametrize("rate", [0.1, 5])
 def test_voice_rate_bounds(api, openapi, rate):
     _agree_on_body(api, openapi, "/api/tasks", _video_with(voice_rate=rate))
@@ -102,7 +99,6 @@ def test_integral_floats(api, openapi):
     _agree_on_body(api, openapi, "/api/tasks", _quiz_with(num_questions=10.0))
 
 
-@known_gap("blank-prompt")
 def test_blank_prompt(api, openapi):
     _agree_on_body(api, openapi, "/api/tasks", factories.documentation(request_data={"story_prompt": "   "}))
 
@@ -117,7 +113,6 @@ def test_filter_list_syntax(api, openapi, path, name, value):
     _agree_on_query(api, openapi, path, name, value)
 
 
-@known_gap("task-id-list-bounds")
 @pytest.mark.parametrize("path", gaps.ID_LIST_OPERATIONS)
 @pytest.mark.parametrize("count", [0, gaps.MAX_IDS + 1])
 def test_task_id_list_bounds(api, openapi, path, count):
@@ -136,7 +131,6 @@ def test_empty_ids(api, openapi, field):
     _agree_on_body(api, openapi, "/api/tasks", factories.documentation(**{field: ""}))
 
 
-@known_gap("body-parse-400")
 @pytest.mark.parametrize("path", ["/api/tasks", "/api/tasks/bulk"])
 def test_body_parse_400(api, openapi, path):
     answer = api.post(path, content=b"\x80", headers={"Content-Type": "application/json"})

@@ -74,12 +74,6 @@ def test_cursor_with_a_malformed_offset_is_refused(api, offset):
     _refused_as_bad_request(api.get("/api/tasks", params={**params, "next_token": cursor({**fields, "o": offset})}))
 
 
-@pytest.mark.xfail(
-    raises=KnownDefect,
-    strict=True,
-    reason="BUG shared/taskapi/services/pagination.py Cursor.decode: int(float('inf')) raises OverflowError, "
-    "which the except clause does not list, so GET /api/tasks answers 500",
-)
 def test_cursor_with_an_infinite_offset_is_refused(api):
     fields, params = _first_page_token(api)
     _refused_as_bad_request(
@@ -89,19 +83,7 @@ def test_cursor_with_an_infinite_offset_is_refused(api):
 
 @pytest.mark.parametrize(
     "api",
-    [
-        "memory",
-        pytest.param(
-            "dynamodb",
-            marks=pytest.mark.xfail(
-                raises=KnownDefect,
-                strict=True,
-                reason="BUG shared/taskapi/services/pagination.py accepts an empty cursor position and "
-                "shared/taskapi/store/dynamodb.py sends it as a key condition value: DynamoDB's "
-                "ValidationException (empty string key value) is not mapped, so GET /api/tasks answers 500",
-            ),
-        ),
-    ],
+    ["memory", "dynamodb"],
     indirect=True,
 )
 def test_cursor_with_an_empty_position_is_not_a_server_error(api):
@@ -112,13 +94,6 @@ def test_cursor_with_an_empty_position_is_not_a_server_error(api):
     assert answer.status_code in (200, 400), answer.text
 
 
-@pytest.mark.xfail(
-    raises=KnownDefect,
-    strict=True,
-    reason="BUG shared/taskapi/models/requests.py: request_data passes unknown keys through, and the JSON "
-    "parser takes NaN / Infinity, so they are stored (as non-standard JSON text in DynamoDB) while the answer "
-    "shows null; the body should be refused with 422",
-)
 def test_non_finite_numbers_in_request_data_are_refused(api):
     body = '{"task_type": "documentation", "request_data": {"story_prompt": "x", "weight": NaN, "scale": Infinity}}'
     answer = api.post("/api/tasks", content=body, headers={"Content-Type": "application/json"})

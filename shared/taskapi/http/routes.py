@@ -35,6 +35,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Invalid body or parameters; `detail` names each field"},
     503: {"model": ErrorOut, "description": "A dependency is busy; retry after Retry-After seconds"},
 }
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    400: {"model": ErrorOut, "description": "The body is not JSON (There was an error parsing the body)"},
+}
 LIST_ERRORS = {**AUTH_ERRORS, 400: {"model": ErrorOut, "description": "next_token does not fit this request"}}
 MAX_SKIP = 10_000
 _ID = re.compile(limits.ID_PATTERN)
@@ -108,7 +112,7 @@ def _out(task: Task, results: ResultStore) -> TaskOut:
 @router.post(
     "/bulk",
     response_model=list[TaskOut],
-    responses={**AUTH_ERRORS, 413: {"model": ErrorOut, "description": "More than 100 tasks"}},
+    responses={**BODY_ERRORS, 413: {"model": ErrorOut, "description": "More than 100 tasks"}},
     summary="Create up to 100 tasks",
 )
 def create_bulk(
@@ -123,7 +127,7 @@ def create_bulk(
     return [_out(t, results) for t in task_service.create_bulk(repository, queue, principal, body)]
 
 
-@router.post("", response_model=TaskOut, responses=AUTH_ERRORS, summary="Create one task")
+@router.post("", response_model=TaskOut, responses=BODY_ERRORS, summary="Create one task")
 def create_one(
     body: Annotated[TaskCreate, Body()],
     principal: PrincipalDep,
@@ -166,7 +170,7 @@ def count_tasks(
 
 BULK_ERRORS = {
     **AUTH_ERRORS,
-    400: {"model": ErrorOut, "description": "task_ids list cannot be empty"},
+    400: {"model": ErrorOut, "description": "task_ids list cannot be empty, or the body is not JSON"},
     413: {"model": ErrorOut, "description": "More than 100 task ids"},
 }
 

@@ -42,8 +42,12 @@ def _empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-HttpUrl = Annotated[str, Field(max_length=limits.MAX_URL_LENGTH), AfterValidator(_http_url)]
-Prompt = Annotated[str, Field(min_length=1, max_length=limits.MAX_PROMPT_LENGTH), AfterValidator(_not_blank)]
+# The pattern documents (and enforces) what _http_url accepts: an http(s) scheme and a plain host.
+URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][^\x00-\x20\x7f]*)?$"
+HttpUrl = Annotated[str, Field(max_length=limits.MAX_URL_LENGTH, pattern=URL_PATTERN), AfterValidator(_http_url)]
+Prompt = Annotated[
+    str, Field(min_length=1, max_length=limits.MAX_PROMPT_LENGTH, pattern=r"\S"), AfterValidator(_not_blank)
+]
 ShortText = Annotated[str, Field(max_length=128)]
 SourceId = Annotated[str, Field(min_length=1, max_length=limits.MAX_SOURCE_ID_LENGTH, pattern=limits.ID_PATTERN)]
 SourceName = Annotated[str, Field(min_length=1, max_length=limits.MAX_SOURCE_NAME_LENGTH)]
@@ -78,7 +82,7 @@ class _RequestData(BaseModel):
 class VideoRequestData(_RequestData):
     segments: Segments = Field(description='Number of segments, 1-50, or "maximum" to derive it from the prompt.')
     voice_name: ShortText | None = None
-    voice_rate: Annotated[StrictFloat | StrictInt, Field(ge=0.25, le=4.0)] | None = None
+    voice_rate: Annotated[StrictFloat, Field(ge=0.25, le=4.0)] | Annotated[StrictInt, Field(ge=1, le=4)] | None = None
     image_style: ShortText | None = Field(default=None, description='Visual style ("realistic", "cartoon", ...).')
     resolution: Annotated[str, Field(pattern=r"^[0-9]{2,5}\*[0-9]{2,5}$")] | None = Field(
         default=None, description='Video resolution as "WIDTH*HEIGHT" (default "1920*1080").'
@@ -101,10 +105,9 @@ class QuizRequestData(_RequestData):
 
     @field_validator("question_types")
     @classmethod
-    def _unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise PydanticCustomError("unique", "question types must not repeat")
-        return value
+    def _once_each(cls, value: list[str] | None) -> list[str] | None:
+        """A type named twice means the same as once."""
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class AnimatedLessonRequestData(_RequestData):
@@ -133,7 +136,13 @@ class _TaskCreateBase(BaseModel):
     def _bounded_request_data(self) -> _TaskCreateBase:
         data = getattr(self, "request_data", None)
         if data is not None:
-            size = len(json.dumps(data.model_dump(exclude_unset=True), separators=(",", ":")).encode())
+            try:
+                text = json.dumps(data.model_dump(exclude_unset=True), separators=(",", ":"), allow_nan=False)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "request_data_not_json", "request_data must be plain JSON: NaN and Infinity are not numbers"
+                ) from exc
+            size = len(text.encode())
             if size > limits.MAX_REQUEST_DATA_BYTES:
                 raise PydanticCustomError(
                     "request_data_too_large",
@@ -226,7 +235,11 @@ class BulkCreateRequest(SharedVideoSettings):
 
 TaskIdList = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TASK_ID_LENGTH)]],
-    Field(description="Task ids of the caller's account (at most 100); repeats count once."),
+    Field(
+        description="Task ids of the caller's account (at most 100); repeats count once.",
+        # Documented only: the service answers 400 / 413 with the reference's own texts.
+        json_schema_extra={"minItems": 1, "maxItems": limits.MAX_BULK_TASKS},
+    ),
 ]
 
 
@@ -241,11 +254,11 @@ class BulkRegenerateRequest(SharedVideoSettings):
     model_config = ConfigDict(extra="forbid")
 
     task_ids: TaskIdList
-    reset_to_pending: bool = Field(
+    reset_to_pending: StrictBool = Field(
         default=True,
         description=(
             "true: progress, result and error are cleared at once. false: the previous result_url, "
             "progress and error stay visible until the new attempt replaces them."
         ),
     )
-    force: bool = Field(default=False, description="Regenerate tasks that are PROCESSING too (their run stops).")
+    force: StrictBool = Field(default=False, description="Regenerate tasks that are PROCESSING too (their run stops).")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 
 from taskapi.errors import InvalidRequest
+
+_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T[0-9:.]+Z#.+$")
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,13 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            cursor = cls(after=str(data["a"]), offset=int(data["o"]), filters=str(data["f"]))
-            if data.get("v") != 1 or cursor.offset < 0:
-                raise ValueError("unknown cursor version")
+            after, offset, filters_seen = data["a"], data["o"], data["f"]
+            # Only what this API issues: a sort key "<created_at>#<task_id>", a whole offset.
+            if data.get("v") != 1 or type(offset) is not int or offset < 0:
+                raise ValueError("unknown cursor version or offset")
+            if not isinstance(after, str) or not _SORT_KEY.match(after) or not isinstance(filters_seen, str):
+                raise ValueError("cursor position is not a sort key")
+            cursor = cls(after=after, offset=offset, filters=filters_seen)
         except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
             raise InvalidRequest("next_token is not a cursor this API issued") from exc
         if cursor.filters != filters:

@@ -235,7 +235,6 @@ def test_prompt_without_usable_content_is_a_permanent_error(prompt):
         {"num_questions": "5"},
         {"question_types": []},
         {"question_types": ["essay"]},
-        {"question_types": ["true_false", "true_false"]},
     ],
     ids=lambda change: f"{next(iter(change))}={next(iter(change.values()))!r}",
 )
