@@ -14,9 +14,13 @@ if TYPE_CHECKING:  # the API reads results without loading the engines (cold sta
     from taskapi.engines.base import Artifact
 
 
-def result_prefix(account_id: str, task_id: str, attempt: int) -> str:
-    """Unique to account, task and attempt: a late worker of an old attempt never overwrites."""
-    return f"results/{account_id}/{task_id}/attempt-{attempt}/"
+def result_prefix(account_id: str, task_id: str, attempt: int, claim: str | None = None) -> str:
+    """Unique to account, task and attempt (and to the claim that ran it, when given): a late
+    worker of an old attempt or an expired claim never overwrites another run's result."""
+    prefix = f"results/{account_id}/{task_id}/attempt-{attempt}/"
+    if claim:
+        prefix += "claim-" + "".join(ch for ch in claim if ch.isalnum()) + "/"
+    return prefix
 
 
 class ResultStore(Protocol):

@@ -127,6 +127,7 @@ class Processor:
                 progress=max(min(max(float(percent), 0.0), PROGRESS_CEILING), floor),
                 message=note[:200],
                 now=self._now(),
+                claim=task.state_since,
             )
             if not fenced:
                 raise Superseded
@@ -145,13 +146,14 @@ class Processor:
             logger.exception("engine raised an unexpected error")
             return self.fail_try(task, f"{type(exc).__name__}: {exc}", permanent=False)
 
-        prefix = result_prefix(task.account_id, task.task_id, task.attempt)
+        # Each claim writes under its own prefix, so a worker that outlived its lease can never
+        # overwrite the files of the claim that completed the attempt.
+        prefix = result_prefix(task.account_id, task.task_id, task.attempt, claim=task.state_since)
         key = self.results.put(prefix, artifact)
         for _ in range(3):
             current = self.repository.get(task.account_id, task.task_id)
             if not same_claim(current, task):
-                if attempt_over(current, task):
-                    self.results.delete(prefix, artifact)  # cancel (or a newer attempt) won: no orphan result
+                self.results.delete(prefix, artifact)  # cancel, a newer attempt or claim won: no orphan
                 return Outcome.STOPPED
             now = self._now()
             done = current.model_copy(
@@ -264,17 +266,6 @@ def same_claim(current: Task | None, task: Task) -> TypeGuard[Task]:
         and current.status is TaskStatus.PROCESSING
         and current.attempt == task.attempt
         and current.state_since == task.state_since
-    )
-
-
-def attempt_over(current: Task | None, task: Task) -> bool:
-    """No run of `task`'s attempt can complete any more, so its result prefix is an orphan. While
-    the attempt may still complete (another claim of it runs or is queued) or has completed, the
-    prefix is that claim's too and must stay."""
-    return (
-        current is None
-        or current.attempt != task.attempt
-        or current.status in (TaskStatus.CANCELLED, TaskStatus.FAILED)
     )
 
 

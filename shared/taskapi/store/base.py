@@ -80,7 +80,15 @@ class TaskRepository(Protocol):
         ...
 
     def record_progress(
-        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+        self,
+        account_id: str,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        message: str,
+        now: str,
+        claim: str | None = None,
     ) -> bool:
         """Set progress if the task is PROCESSING this attempt and progress does not go back."""
         ...

@@ -300,10 +300,19 @@ class DynamoTaskRepository:
         return saved
 
     def record_progress(
-        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+        self,
+        account_id: str,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        message: str,
+        now: str,
+        claim: str | None = None,
     ) -> bool:
-        """Write progress while the task is PROCESSING this attempt; False means it no longer is
-        (cancelled, regenerated, timed out): the worker must stop."""
+        """Write progress while the task is PROCESSING this attempt (under this claim, when given:
+        the claim's state_since); False means it no longer is (cancelled, regenerated, timed out,
+        taken over after the lease ended): the worker must stop."""
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -311,7 +320,8 @@ class DynamoTaskRepository:
                 UpdateExpression=(
                     "SET progress = :p, progress_message = :m, updated_at = :now, version = version + :one"
                 ),
-                ConditionExpression="#status = :processing AND attempt = :a AND progress <= :p",
+                ConditionExpression="#status = :processing AND attempt = :a AND progress <= :p"
+                + (" AND state_since = :claim" if claim else ""),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":p": {"N": str(Decimal(str(progress)))},
@@ -320,6 +330,7 @@ class DynamoTaskRepository:
                     ":one": {"N": "1"},
                     ":processing": _s(TaskStatus.PROCESSING.value),
                     ":a": {"N": str(attempt)},
+                    **({":claim": _s(claim)} if claim else {}),
                 },
             )
         except ClientError as exc:

@@ -70,7 +70,15 @@ class InMemoryTaskRepository:
         return saved
 
     def record_progress(
-        self, account_id: str, task_id: str, *, attempt: int, progress: float, message: str, now: str
+        self,
+        account_id: str,
+        task_id: str,
+        *,
+        attempt: int,
+        progress: float,
+        message: str,
+        now: str,
+        claim: str | None = None,
     ) -> bool:
         with self._lock:
             current = self._tasks.get((account_id, task_id))
@@ -79,6 +87,7 @@ class InMemoryTaskRepository:
                 or current.status is not TaskStatus.PROCESSING
                 or current.attempt != attempt
                 or current.progress > progress
+                or (claim is not None and current.state_since != claim)
             ):
                 return False
             self._tasks[(account_id, task_id)] = current.model_copy(

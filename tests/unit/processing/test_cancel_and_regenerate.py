@@ -102,7 +102,8 @@ def test_a_cancel_landing_after_the_result_is_stored_wins_and_the_result_is_remo
     task = stored(fakes, "q1")
     assert task.status is TaskStatus.CANCELLED
     assert task.result_key is None
-    assert results.deletes == [f"results/{ACCOUNT}/q1/attempt-1/"]
+    (deleted,) = results.deletes
+    assert deleted.startswith(f"results/{ACCOUNT}/q1/attempt-1/claim-")
     assert fakes.results.objects == {}
 
 
@@ -309,7 +310,8 @@ def test_regenerate_without_reset_keeps_the_previous_result_until_the_new_attemp
     assert seen_while_running[0].status is TaskStatus.PROCESSING
     assert seen_while_running[0].result_key == first.result_key
     task = stored(fakes, "q1")
-    assert task.result_key == f"results/{ACCOUNT}/q1/attempt-2/quiz.json"
+    assert task.result_key.startswith(f"results/{ACCOUNT}/q1/attempt-2/claim-")
+    assert task.result_key.endswith("/quiz.json")
     assert first.result_key in fakes.results.objects  # the old attempt's files are not the new one's
 
 

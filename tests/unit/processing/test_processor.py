@@ -54,7 +54,8 @@ def test_a_queued_task_of_each_type_is_claimed_and_completed_with_a_real_result(
     assert deliver(fakes, processor) == [Outcome.COMPLETED]
 
     task = stored(fakes, "t1")
-    prefix = f"results/{ACCOUNT}/t1/attempt-1/"
+    prefix = task.result_key.rsplit("/", 1)[0] + "/"
+    assert prefix.startswith(f"results/{ACCOUNT}/t1/attempt-1/claim-")  # one folder per claim
     assert task.status is TaskStatus.COMPLETED
     assert task.progress == 100
     assert task.progress_message is None
@@ -433,3 +434,30 @@ def test_a_worker_outliving_its_lease_stops_when_the_reclaimed_run_finished_firs
     assert task.status is TaskStatus.COMPLETED
     assert completions(task) == 1
     assert task.result_key in fakes.results.objects
+
+
+def test_progress_of_a_claim_that_was_taken_over_is_refused(fakes, clock):
+    """A worker that outlived its lease stops at its next progress write once another delivery
+    has reclaimed the task, although both runs belong to the same attempt."""
+    create(fakes.repo, fakes.queue, BODY_OF[TaskType.QUIZ]("q1"))
+    (message,) = messages(fakes)
+    engine = FaultyEngine(TaskType.QUIZ)
+    processor = fakes.processor(engine_for=registry_with(engine).get, clock=clock)
+    claims: list[Task] = []
+
+    def reclaimed_meanwhile(percent: float) -> None:
+        claims.append(stored(fakes, "q1"))
+        if len(claims) == 1:
+            clock.advance(**lease_of(TaskType.QUIZ))
+            # The redelivery takes the task over (its own run is stopped here by the same hook).
+            fakes.repo.save(
+                claims[0].model_copy(update={"state_since": "2099-01-01T00:00:00.000000Z"}),
+                expected_version=claims[0].version,
+            )
+
+    engine.on_progress = reclaimed_meanwhile
+    assert processor.process(message) is Outcome.STOPPED
+    task = stored(fakes, "q1")
+    assert task.status is TaskStatus.PROCESSING  # still the new claim's: the old run wrote nothing more
+    assert task.progress == claims[0].progress
+    assert fakes.results.objects == {}
