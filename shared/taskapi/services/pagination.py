@@ -19,9 +19,13 @@ class Cursor:
     after: str
     offset: int
     filters: str
+    total: int
+    """The first page's total, carried along so that later pages cost only themselves."""
 
     def encode(self) -> str:
-        raw = json.dumps({"v": 1, "a": self.after, "o": self.offset, "f": self.filters}, separators=(",", ":"))
+        raw = json.dumps(
+            {"v": 1, "a": self.after, "o": self.offset, "f": self.filters, "t": self.total}, separators=(",", ":")
+        )
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -29,13 +33,13 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            after, offset, filters_seen = data["a"], data["o"], data["f"]
-            # Only what this API issues: a sort key "<created_at>#<task_id>", a whole offset.
-            if data.get("v") != 1 or type(offset) is not int or offset < 0:
-                raise ValueError("unknown cursor version or offset")
+            after, offset, filters_seen, total = data["a"], data["o"], data["f"], data["t"]
+            # Only what this API issues: a sort key "<created_at>#<task_id>", whole numbers.
+            if data.get("v") != 1 or type(offset) is not int or offset < 0 or type(total) is not int or total < 0:
+                raise ValueError("unknown cursor version, offset or total")
             if not isinstance(after, str) or not _SORT_KEY.match(after) or not isinstance(filters_seen, str):
                 raise ValueError("cursor position is not a sort key")
-            cursor = cls(after=after, offset=offset, filters=filters_seen)
+            cursor = cls(after=after, offset=offset, filters=filters_seen, total=total)
         except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
             raise InvalidRequest("next_token is not a cursor this API issued") from exc
         if cursor.filters != filters:

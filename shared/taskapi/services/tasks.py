@@ -108,16 +108,22 @@ def list_tasks(
     fingerprint = filters.fingerprint()
     cursor = Cursor.decode(next_token, filters=fingerprint) if next_token else None
     start = cursor.offset if cursor else 0
-    window = repository.page(principal.account_id, filters, before=cursor.after if cursor else None, want=skip + limit)
-    tasks = window[skip:]
-    if cursor is None and len(window) < skip + limit:
+    # One item past the page says whether another page exists, whatever happened since page 1.
+    window = repository.page(
+        principal.account_id, filters, before=cursor.after if cursor else None, want=skip + limit + 1
+    )
+    more = len(window) > skip + limit
+    tasks = window[skip : skip + limit]
+    if cursor is not None:
+        total = cursor.total  # counted for the first page: a cursor page costs only itself
+    elif not more:
         total = len(window)  # the page read every match: no COUNT query needed
     else:
         total = repository.count(principal.account_id, filters)
-    reached = start + skip + len(tasks)
     token = None
-    if tasks and reached < total:
-        token = Cursor(after=tasks[-1].created_sk, offset=reached, filters=fingerprint).encode()
+    if tasks and more:
+        reached = start + skip + len(tasks)
+        token = Cursor(after=tasks[-1].created_sk, offset=reached, filters=fingerprint, total=total).encode()
     return TaskPage(tasks=tasks, total=total, limit=limit, skip=skip, next_token=token)
 
 
