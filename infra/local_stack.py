@@ -1,14 +1,23 @@
 """The local stack: template.yaml run offline, started with `python -m infra.local_stack` (`make dev`).
 
-It starts an embedded moto server (unless AWS_ENDPOINT_URL names one to use instead), creates the
-template's tables on it, points the API's settings at them the way template.yaml points the Lambda
-function at the real ones, creates a demo account's credentials and serves the same FastAPI app
-with uvicorn. Later event-source pollers and the schedule plug in as background workers.
+It starts an embedded moto server (unless AWS_ENDPOINT_URL names one to use instead), provisions
+the template's tables, queues (with their dead-letter queues), buckets and local event source
+mappings on it, gives this process the environment template.yaml gives the functions, creates a
+demo account's credentials and serves the same FastAPI app with uvicorn. Beside it run the
+template's other functions, as background workers: a poller per SQS event source mapping
+(infra/pollers.py: the processor on the four task queues, the dead-letter function on their DLQs)
+and the Schedule events (infra/schedule.py: the reconciler). Every function runs in this process.
 
 Environment:
   TASKAPI_PORT       port of the API (default 8000)
   TASKAPI_AWS_PORT   port of the embedded moto server (default 4566)
   AWS_ENDPOINT_URL   use this AWS endpoint (moto, LocalStack, a real account) and start no moto server
+  TASKAPI_LOCAL_SCHEDULE_SECONDS          run every Schedule event this often instead of its rate()
+  TASKAPI_LOCAL_MAX_CONCURRENCY           invocations at once per SQS mapping, at most (default 2)
+  TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS  a failed record is delivered again after this (default 2)
+  TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE     tests: SQS refuses this share of SendMessageBatch entries
+  TASKAPI_LOCAL_FAULT_SEED                tests: seed of those refusals (default 0)
+The service's own TASKAPI_* settings (e.g. TASKAPI_RECONCILE_PENDING_AFTER_SECONDS) pass through.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -28,8 +38,13 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.faults import SqsEntryRefusal, refusal_from_environ
+from infra.moto_server import EmbeddedMotoServer
+from infra.pollers import build_pollers, discover_mappings
 from infra.provision import provision
-from infra.template import LocalNames, function_environment
+from infra.runtime import function_specs
+from infra.schedule import build_schedules
+from infra.template import LocalNames, function_environment, load_template, resources
 
 HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8000
@@ -51,6 +66,9 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
 GRACEFUL_SHUTDOWN_SECONDS = 5
+DEFAULT_MAX_CONCURRENCY = 2
+DEFAULT_RETRY_VISIBILITY_SECONDS = 2
+log = logging.getLogger("taskapi.local")
 
 
 class StackError(Exception):
@@ -64,7 +82,13 @@ class BackgroundWorker(Protocol):
 
     def start(self) -> None: ...
 
-    def stop(self) -> None: ...
+    def request_stop(self) -> None:
+        """Ask it to stop without waiting (every worker is asked first, then each is waited for)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and wait for it (a few seconds at most)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -73,13 +97,31 @@ class StackConfig:
     aws_port: int = DEFAULT_AWS_PORT
     external_endpoint: str | None = None
     host: str = HOST
+    schedule_seconds: float | None = None
+    """Period of every Schedule event instead of its rate() (None: the template's)."""
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    """Invocations at once per SQS mapping, at most (and never more than its MaximumConcurrency)."""
+    retry_visibility_seconds: int = DEFAULT_RETRY_VISIBILITY_SECONDS
+    """A failed SQS record is delivered again after this (AWS: the queue's VisibilityTimeout)."""
+    sqs_refusal: SqsEntryRefusal | None = None
+    """Fault injection (tests): SQS refuses a share of SendMessageBatch entries."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StackConfig:
+        try:
+            refusal = refusal_from_environ(environ)
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
         return cls(
             api_port=_port(environ, "TASKAPI_PORT", DEFAULT_API_PORT),
             aws_port=_port(environ, "TASKAPI_AWS_PORT", DEFAULT_AWS_PORT),
             external_endpoint=environ.get("AWS_ENDPOINT_URL") or None,
+            schedule_seconds=_positive_seconds(environ, "TASKAPI_LOCAL_SCHEDULE_SECONDS"),
+            max_concurrency=_whole(environ, "TASKAPI_LOCAL_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1),
+            retry_visibility_seconds=_whole(
+                environ, "TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS", DEFAULT_RETRY_VISIBILITY_SECONDS, 0
+            ),
+            sqs_refusal=refusal,
         )
 
 
@@ -89,6 +131,28 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or not 0 <= int(raw) <= 65535:
         raise StackError(f"{name}={raw!r} is not a port number (0-65535)")
+    return int(raw)
+
+
+def _positive_seconds(environ: Mapping[str, str], name: str) -> float | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise StackError(f"{name}={raw!r} is not a number of seconds above 0")
+    return value
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise StackError(f"{name}={raw!r} is not a whole number of at least {minimum}")
     return int(raw)
 
 
@@ -110,17 +174,18 @@ def bind_listener(host: str, port: int, purpose: str) -> socket.socket:
     return sock
 
 
-def start_moto_server(host: str = HOST, port: int = DEFAULT_AWS_PORT) -> Any:
-    """Start moto's server in a thread of this process; answers the started ThreadedMotoServer."""
-    from moto.server import ThreadedMotoServer
-
-    # ThreadedMotoServer.start() waits forever if its thread cannot bind, so find out first.
+def start_moto_server(host: str = HOST, port: int = DEFAULT_AWS_PORT) -> EmbeddedMotoServer:
+    """Start moto's server in a thread of this process (with the corrections of infra.moto_server)."""
+    # Bound first, to fail with the variable that moves the port rather than a bare OSError.
     if port:
         bind_listener(host, port, "the embedded moto server (set TASKAPI_AWS_PORT)").close()
     # werkzeug logs every request at INFO; the API's own access log says enough.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    server = EmbeddedMotoServer(host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise StackError(f"cannot start the embedded moto server on {host}:{port}: {exc.strerror or exc}") from exc
     return server
 
 
@@ -138,24 +203,61 @@ def aws_environment(endpoint_url: str, environ: Mapping[str, str], *, embedded: 
     return env
 
 
-def api_environment(names: LocalNames, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """What template.yaml gives the API function, with local physical names and local overrides."""
-    env = function_environment(API_FUNCTION, template=template, names=names)
+def local_function_environment(
+    logical_id: str,
+    names: LocalNames,
+    refs: Mapping[str, str] | None = None,
+    template: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """What template.yaml gives one function, with the local physical names (`refs`: what
+    provisioning answered, e.g. queue URLs) and the local overrides."""
+    env = function_environment(logical_id, template=template, names=names, refs=refs)
     for name in DROP_WHEN_EMPTY:
         if not env.get(name):
             env.pop(name, None)
     env.update(LOCAL_OVERRIDES)
+    # Without a Lambda service, the processor's event source mappings are SSM parameters here.
+    env["TASKAPI_LOCAL_MAPPINGS_PARAMETER_PREFIX"] = names.mappings_parameter_prefix
     return env
 
 
+def api_environment(
+    names: LocalNames, template: dict[str, Any] | None = None, refs: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What template.yaml gives the API function, with local physical names and local overrides."""
+    return local_function_environment(API_FUNCTION, names, refs=refs, template=template)
+
+
+def stack_environment(
+    names: LocalNames, refs: Mapping[str, str] | None = None, template: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The environment of every function of the template at once: they all run in this one
+    process, so they must agree on every variable they share (they do: Globals set them)."""
+    template = template or load_template()
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for logical_id in resources(template, "AWS::Serverless::Function"):
+        for name, value in local_function_environment(logical_id, names, refs=refs, template=template).items():
+            if name in merged and merged[name] != value:
+                raise StackError(
+                    f"{owner[name]} and {logical_id} set {name} differently ({merged[name]!r} / {value!r}); "
+                    "the local stack runs every function in one process and needs one value"
+                )
+            merged.setdefault(name, value)
+            owner.setdefault(name, logical_id)
+    return merged
+
+
 def apply_environment(env: Mapping[str, str]) -> None:
-    """Set the variables and forget what was derived from the old ones (settings, boto3 clients)."""
+    """Set the variables and forget what was derived from the old ones (settings, boto3 clients,
+    the adapters built on them)."""
     os.environ.update(env)
-    from taskapi import aws
+    from taskapi import aws, wiring
     from taskapi.settings import get_settings
 
     get_settings.cache_clear()
     aws.reset_clients()
+    wiring.reset()
 
 
 @dataclass(frozen=True)
@@ -227,7 +329,9 @@ def curl_example(api_url: str, api_key: str) -> str:
     )
 
 
-def banner(*, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredentials) -> str:
+def banner(
+    *, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredentials, processing: Sequence[str] = ()
+) -> str:
     """What a developer needs to call the stack. Tests parse the "Label: value" lines."""
     endpoint_note = "embedded moto server" if embedded else "external endpoint from AWS_ENDPOINT_URL"
     return "\n".join(
@@ -243,8 +347,9 @@ def banner(*, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredent
             f"X-Account-ID: {demo.account_id}",
             "Try it (creates a task with the API key):",
             curl_example(api_url, demo.api_key),
-            "More keys and tokens: taskapi keys create --account ID / taskapi token --sub USER --account ID"
-            f" (with AWS_ENDPOINT_URL={aws_endpoint}).",
+            *processing,
+            "More keys and tokens: taskapi keys create --account ID / taskapi token --sub USER --account ID;"
+            f" pause and resume processing: taskapi queue pause / resume (with AWS_ENDPOINT_URL={aws_endpoint}).",
             "Press Ctrl-C to stop.",
             "",
         ]
@@ -252,8 +357,10 @@ def banner(*, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredent
 
 
 class LocalStack:
-    """start() brings up the AWS side and the demo credentials, serve() runs the API until a
-    signal, stop() takes everything down in reverse order. Workers start after provisioning."""
+    """start() brings up the AWS side, the demo credentials and the template's background
+    functions, serve() runs the API until a signal, stop() takes everything down in reverse order.
+    Workers (given ones first, then the pollers and schedules of the template) start after
+    provisioning."""
 
     def __init__(self, config: StackConfig, workers: Sequence[BackgroundWorker] = ()) -> None:
         self.config = config
@@ -261,7 +368,8 @@ class LocalStack:
         self.names = LocalNames(region=DEFAULT_REGION)
         self.demo: DemoCredentials | None = None
         self.aws_endpoint = config.external_endpoint or ""
-        self._moto: Any = None
+        self.processing_summary: list[str] = []
+        self._moto: EmbeddedMotoServer | None = None
         self._listener: socket.socket | None = None
         self._started_workers: list[BackgroundWorker] = []
 
@@ -282,16 +390,71 @@ class LocalStack:
             self.aws_endpoint = http_url(*self._moto.get_host_and_port())
         apply_environment(aws_environment(self.aws_endpoint, os.environ, embedded=self.embedded))
         self.names = LocalNames(region=os.environ["AWS_DEFAULT_REGION"])
-        apply_environment(api_environment(self.names))
+        template = load_template()
         try:
-            provision(boto3.Session(), self.names)
-            self.demo = create_demo_credentials()
+            refs = provision(boto3.Session(), self.names, template)
         except (BotoCoreError, ClientError) as exc:
-            raise StackError(f"cannot provision the template's tables at {self.aws_endpoint}: {exc}") from exc
+            raise StackError(f"cannot provision the template's resources at {self.aws_endpoint}: {exc}") from exc
+        apply_environment(stack_environment(self.names, refs, template))
+        if self.config.sqs_refusal is not None:
+            from taskapi import aws
+
+            self.config.sqs_refusal.install(aws.client("sqs"))
+        try:
+            self.demo = create_demo_credentials()
+            self.workers += self._template_workers(template)
+        except (BotoCoreError, ClientError) as exc:
+            raise StackError(f"cannot prepare the local stack at {self.aws_endpoint}: {exc}") from exc
         for worker in self.workers:
             worker.start()
             self._started_workers.append(worker)
         return self.demo
+
+    def _template_workers(self, template: dict[str, Any]) -> list[BackgroundWorker]:
+        """A poller per SQS event source mapping (as provisioning recorded them) and a runner per
+        Schedule event; their handlers are loaded from the template's CodeUri and Handler."""
+        from botocore.config import Config
+
+        session = boto3.session.Session()
+        # The pollers' own clients (the functions use taskapi.aws's): long polls need a pool
+        # connection each, and no fault injection applies to them.
+        config = Config(retries={"mode": "standard", "max_attempts": 4}, read_timeout=30, max_pool_connections=64)
+        sqs, ssm = session.client("sqs", config=config), session.client("ssm", config=config)
+        specs = function_specs(template, self.names)
+        try:
+            pollers = build_pollers(
+                discover_mappings(ssm, self.names.mappings_parameter_prefix),
+                specs,
+                self.names,
+                sqs=sqs,
+                ssm=ssm,
+                concurrency_cap=self.config.max_concurrency,
+                retry_visibility_seconds=self.config.retry_visibility_seconds,
+            )
+            schedules = build_schedules(template, self.names, specs, self.config.schedule_seconds)
+        except ValueError as exc:
+            raise StackError(f"cannot run the template's functions locally: {exc}") from exc
+        by_function: dict[str, list[str]] = {}
+        for poller in pollers:
+            by_function.setdefault(poller.mapping.function, []).append(
+                f"{poller.mapping.event_name} x{poller.concurrency}"
+            )
+        self.processing_summary = [
+            f"Processing: {function} polls {', '.join(events)} (SQS event source mappings, batch item failures"
+            f" retried after {self.config.retry_visibility_seconds} s)"
+            for function, events in by_function.items()
+        ]
+        self.processing_summary += [
+            f"Schedule: {runner.schedule.function} every {runner.schedule.period_seconds:g} s"
+            f" (template: {runner.schedule.expression})"
+            for runner in schedules
+        ]
+        refusal = self.config.sqs_refusal
+        if refusal is not None:
+            self.processing_summary.append(
+                f"Fault injection: SQS refuses {refusal.rate:.0%} of SendMessageBatch entries"
+            )
+        return [*pollers, *schedules]
 
     def serve(self) -> None:
         """Serve the API on the socket start() bound, until SIGINT or SIGTERM."""
@@ -312,9 +475,15 @@ class LocalStack:
         uvicorn.Server(config).run(sockets=[self._listener])
 
     def stop(self) -> None:
-        """Idempotent; stops what start() got to, newest first."""
-        while self._started_workers:
-            self._started_workers.pop().stop()
+        """Idempotent; stops what start() got to, newest first. Every worker is asked to stop
+        before any is waited for, so they wind down together."""
+        if self._started_workers:
+            began, count = time.monotonic(), len(self._started_workers)
+            for worker in self._started_workers:
+                worker.request_stop()
+            while self._started_workers:
+                self._started_workers.pop().stop()
+            log.info("stopped %d background workers in %.1f s", count, time.monotonic() - began)
         if self._moto is not None:
             moto, self._moto = self._moto, None
             moto.stop()
@@ -327,6 +496,16 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _configure_logging() -> None:
+    """The stack's own messages (pollers, schedule) on stderr; the functions log JSON to stdout."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -343,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(argv)
     except SystemExit as exc:  # --help, or an argument it does not take (it takes none)
         return exc.code if isinstance(exc.code, int) else 2
+    _configure_logging()
     # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them afterwards; outside
     # serve() (and after it) SIGTERM must unwind like Ctrl-C so that moto is stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -354,7 +534,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stack:
         try:
             demo = stack.start()
-            text = banner(api_url=stack.api_url, aws_endpoint=stack.aws_endpoint, embedded=stack.embedded, demo=demo)
+            text = banner(
+                api_url=stack.api_url,
+                aws_endpoint=stack.aws_endpoint,
+                embedded=stack.embedded,
+                demo=demo,
+                processing=stack.processing_summary,
+            )
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
             stack.serve()

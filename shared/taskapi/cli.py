@@ -4,9 +4,15 @@
     taskapi keys revoke KEY_PREFIX_OR_ID    revoke a key (by key id, display prefix or whole key)
     taskapi token --sub USER --account ID [--account ID ...] [--ttl SECONDS]
                                             a local HS256 bearer token
+    taskapi queue pause                     stop the processor consuming its queues (tasks stay QUEUED)
+    taskapi queue resume                    let it consume them again
+    taskapi queue status                    whether it consumes them, mapping by mapping
 
 AWS_ENDPOINT_URL points it at the local stack (e.g. http://127.0.0.1:4566), like boto3 itself.
-Exit codes: 0 done, 1 failed (unknown key, AWS unreachable), 2 invalid arguments.
+The queue commands act on the processor's event source mappings: in AWS (TASKAPI_ENVIRONMENT=aws,
+TASKAPI_PROCESSOR_FUNCTION) through Lambda, on the local stack through the mapping states its
+pollers read (SSM parameters under TASKAPI_LOCAL_MAPPINGS_PARAMETER_PREFIX).
+Exit codes: 0 done, 1 failed (unknown key, AWS unreachable, no mappings), 2 invalid arguments.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from taskapi.auth.api_keys import DynamoApiKeyStore, generate_key, key_id_from_r
 from taskapi.auth.tokens import issue_local_token
 from taskapi.errors import NotFound, TaskApiError
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
+from taskapi.queueing.control import MappingState, processing_active
+from taskapi.services.queue_admin import pause_processing, restart_processing
 from taskapi.settings import get_settings
+from taskapi.wiring import get_processing_control
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,7 +62,7 @@ def _ttl(raw: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskapi",
-        description="Task API operator commands (API keys, local bearer tokens).",
+        description="Task API operator commands (API keys, local bearer tokens, queue processing).",
         epilog="AWS_ENDPOINT_URL selects the AWS endpoint, e.g. the local stack's http://127.0.0.1:4566.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -74,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=_ttl, default=86_400, help="lifetime in seconds (default 86400)")
     token.set_defaults(handler=_token)
+
+    queue = commands.add_parser("queue", help="pause, resume or show the processing of the task queues")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    pause = queue_commands.add_parser("pause", help="stop the processor consuming its queues (tasks stay QUEUED)")
+    pause.set_defaults(handler=_queue_pause)
+    resume = queue_commands.add_parser("resume", help="let the processor consume its queues again")
+    resume.set_defaults(handler=_queue_resume)
+    status = queue_commands.add_parser("status", help="whether the processor consumes its queues")
+    status.set_defaults(handler=_queue_status)
     return parser
 
 
@@ -129,6 +147,71 @@ def _token(args: argparse.Namespace) -> None:
     except RuntimeError as exc:
         raise CommandFailed(f"cannot issue a local token here: {exc}") from exc
     print(token)
+
+
+def _control_failure(action: str, exc: BaseException) -> CommandFailed:
+    if isinstance(exc, TaskApiError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the control's domain error wraps what AWS said
+    return CommandFailed(f"cannot {action}: {exc}")
+
+
+def _mappings_missing() -> CommandFailed:
+    settings = get_settings()
+    where = (
+        f"Lambda function {settings.processor_function}"
+        if settings.environment == "aws"
+        else f"the local stack's mapping states under {settings.local_mappings_parameter_prefix}"
+    )
+    return CommandFailed(
+        f"the processor has no event source mappings at {where} "
+        "(is the local stack running and AWS_ENDPOINT_URL pointing at it?)"
+    )
+
+
+def _print_mappings(mappings: list[MappingState]) -> None:
+    for mapping in mappings:
+        print(f"  {mapping.mapping_id}: {mapping.state} ({mapping.source_arn})")
+
+
+def _was_is(active: bool) -> str:
+    return "active" if active else "paused"
+
+
+def _queue_switch(enable: bool) -> None:
+    action = "resume processing" if enable else "pause processing"
+    control = get_processing_control()
+    try:
+        if not control.mappings():
+            raise _mappings_missing()
+        answer = restart_processing(control) if enable else pause_processing(control)
+        mappings = control.mappings()
+    except (BotoCoreError, ClientError, TaskApiError) as exc:
+        raise _control_failure(action, exc) from exc
+    print(
+        f"Processing was {_was_is(answer['was_processing_before'])}; it is {_was_is(answer['is_processing_now'])} now."
+    )
+    _print_mappings(mappings)
+    if not answer["success"]:
+        raise CommandFailed(f"could not {action}: not every event source mapping changed state")
+
+
+def _queue_pause(args: argparse.Namespace) -> None:
+    _queue_switch(enable=False)
+
+
+def _queue_resume(args: argparse.Namespace) -> None:
+    _queue_switch(enable=True)
+
+
+def _queue_status(args: argparse.Namespace) -> None:
+    try:
+        mappings = get_processing_control().mappings()
+    except (BotoCoreError, ClientError, TaskApiError) as exc:
+        raise _control_failure("read the processing state", exc) from exc
+    if not mappings:
+        raise _mappings_missing()
+    print(f"Processing is {_was_is(processing_active(mappings))}.")
+    _print_mappings(mappings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

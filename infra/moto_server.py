@@ -1,0 +1,113 @@
+"""The embedded moto server of the local stack: moto's own WSGI app and request handler (what
+moto.server.ThreadedMotoServer serves), with two corrections that concurrent processing needs.
+
+1. Isolation of DynamoDB requests. moto serves every request on its own thread without locks, and
+   its TransactWriteItems makes a snapshot of each table it touches, applies the items one by one
+   and, when any condition fails, puts the snapshot back — dropping every write other threads
+   made meanwhile (a worker's claim, progress or completion). DynamoDB itself isolates
+   transactions from other writes, so here DynamoDB requests are served one at a time. Other
+   services (SQS long polls, S3) stay concurrent.
+2. One snapshot per table per transaction. moto 5.2 deep-copies the whole table once per *item*
+   of a TransactWriteItems call (100 full copies for a bulk create of 100); the copies are
+   identical, so the first one is reused for the rest of the call. Same rollback, 100x less work.
+
+Neither changes an answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets neither."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+log = logging.getLogger("taskapi.local")
+
+_DYNAMODB_TARGET_PREFIX = "DynamoDB_"
+_snapshots = threading.local()
+
+
+class DynamoDBIsolation:
+    """WSGI middleware: DynamoDB requests (X-Amz-Target DynamoDB_*) one at a time."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET_PREFIX):
+            return self._app(environ, start_response)
+        with self._lock:
+            # The body is produced while the lock is held: moto computes it in the call anyway.
+            return list(self._app(environ, start_response))
+
+
+def _deepcopy_once_per_transaction(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy, except that inside a TransactWriteItems call a table already copied for
+    that call answers its first copy (the table cannot change in between: see DynamoDBIsolation)."""
+    from moto.dynamodb.models.table import Table
+
+    copies: dict[int, Any] | None = getattr(_snapshots, "copies", None)
+    if copies is None or not isinstance(value, Table):
+        return copy.deepcopy(value, memo)
+    if id(value) not in copies:
+        copies[id(value)] = copy.deepcopy(value, memo)
+    return copies[id(value)]
+
+
+def _patch_transaction_snapshots() -> None:
+    import moto.dynamodb.models as dynamodb_models
+
+    backend = dynamodb_models.DynamoDBBackend
+    original = backend.transact_write_items
+    if getattr(original, "_taskapi_local", False):
+        return
+    if getattr(dynamodb_models, "copy", None) is not copy:
+        log.warning("moto's DynamoDB models changed; its transaction snapshots are left as they are")
+        return
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _snapshots.copies = {}
+        try:
+            original(self, transact_items)
+        finally:
+            del _snapshots.copies
+
+    transact_write_items._taskapi_local = True  # type: ignore[attr-defined]
+    dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy_once_per_transaction, copy=copy.copy)  # type: ignore[assignment]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+class EmbeddedMotoServer:
+    """moto in server mode on a thread of this process (ThreadedMotoServer's interface)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        _patch_transaction_snapshots()
+        app = DynamoDBIsolation(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto server", daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("start() the server first")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
