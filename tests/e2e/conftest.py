@@ -1,6 +1,7 @@
 """The local stack as a user runs it: `python -m infra.local_stack` in a subprocess, on free ports,
-started once per session. Its banner gives the demo API key, bearer token and curl line; the
-`taskapi` CLI runs as a subprocess against the stack's moto endpoint."""
+started once per session (with a short schedule, so the reconciler runs during the session). Its
+banner gives the demo API key, bearer token and curl line; the `taskapi` CLI runs as a subprocess
+against the stack's moto endpoint. Tasks are processed by the stack's pollers as they arrive."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.e2e.support import SESSION_REQUEUE_AFTER_SECONDS, SESSION_SCHEDULE_SECONDS, processing_paused
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30
@@ -135,7 +138,12 @@ def stop_stack(process: subprocess.Popen[bytes]) -> int:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     api_port, aws_port = free_port(), free_port()
-    env = clean_environment(TASKAPI_PORT=str(api_port), TASKAPI_AWS_PORT=str(aws_port))
+    env = clean_environment(
+        TASKAPI_PORT=str(api_port),
+        TASKAPI_AWS_PORT=str(aws_port),
+        TASKAPI_LOCAL_SCHEDULE_SECONDS=str(SESSION_SCHEDULE_SECONDS),
+        TASKAPI_REQUEUE_QUEUED_AFTER_SECONDS=str(SESSION_REQUEUE_AFTER_SECONDS),
+    )
     running = start_stack(tmp_path_factory.mktemp("local_stack"), env)
     yield running
     code = stop_stack(running.process)
@@ -144,36 +152,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     assert not port_is_listening(aws_port), "the embedded moto server outlived the stack"
 
 
-class StackTools:
-    """The helpers above, for tests that start a stack of their own (a conftest is not importable)."""
-
-    free_port = staticmethod(free_port)
-    port_is_listening = staticmethod(port_is_listening)
-    clean_environment = staticmethod(clean_environment)
-    start_stack = staticmethod(start_stack)
-    stop_stack = staticmethod(stop_stack)
-
-
-@pytest.fixture(scope="session")
-def stack_tools() -> type[StackTools]:
-    return StackTools
-
-
-@pytest.fixture(scope="session")
-def cli_environment(stack: RunningStack) -> dict[str, str]:
+def cli_environment_for(aws_endpoint: str) -> dict[str, str]:
     return clean_environment(
-        AWS_ENDPOINT_URL=stack.aws_endpoint,
+        AWS_ENDPOINT_URL=aws_endpoint,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
     )
 
 
+@pytest.fixture(scope="session")
+def cli_environment(stack: RunningStack) -> dict[str, str]:
+    return cli_environment_for(stack.aws_endpoint)
+
+
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def run_cli(cli_environment: dict[str, str]) -> CliRunner:
+def cli_runner(cli_environment: Mapping[str, str]) -> CliRunner:
     """Run the installed `taskapi` console script (or the module when it is not installed)."""
     script = Path(sys.executable).with_name("taskapi")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "taskapi.cli"]
@@ -190,6 +186,28 @@ def run_cli(cli_environment: dict[str, str]) -> CliRunner:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_cli(cli_environment: dict[str, str]) -> CliRunner:
+    return cli_runner(cli_environment)
+
+
+class StackTools:
+    """The helpers above, for tests that start a stack of their own (a conftest is not importable)."""
+
+    free_port = staticmethod(free_port)
+    port_is_listening = staticmethod(port_is_listening)
+    clean_environment = staticmethod(clean_environment)
+    start_stack = staticmethod(start_stack)
+    stop_stack = staticmethod(stop_stack)
+    cli_environment_for = staticmethod(cli_environment_for)
+    cli_runner = staticmethod(cli_runner)
+
+
+@pytest.fixture(scope="session")
+def stack_tools() -> type[StackTools]:
+    return StackTools
 
 
 @pytest.fixture(scope="session")
@@ -228,3 +246,10 @@ def as_account(multi_account_token: str) -> Callable[[str], dict[str, str]]:
 def client(stack: RunningStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.api_url, timeout=10) as http:
         yield http
+
+
+@pytest.fixture
+def paused(run_cli: CliRunner) -> Iterator[None]:
+    """Processing paused (`taskapi queue pause`) for the test, resumed after it."""
+    with processing_paused(run_cli):
+        yield

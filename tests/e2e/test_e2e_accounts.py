@@ -3,13 +3,23 @@ tokens made with `taskapi token`, and the 401/403/404 answers of the design (sec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.support import CliRunner, processing_paused
+
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _paused(run_cli: CliRunner) -> Iterator[None]:
+    """These tests compare tasks as answered with tasks as read: processing stays paused meanwhile
+    (the tasks are processed once the module is done)."""
+    with processing_paused(run_cli):
+        yield
 
 
 def _video(task_id: str, prompt: str) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""POST /api/tasks/bulk over HTTP: the API reference's own examples, idempotency and limits."""
+"""POST /api/tasks/bulk over HTTP: the API reference's own examples, idempotency and limits.
+Tasks with request_data answer QUEUED and are then processed by the stack; to look at the answer
+before a worker claims the task, a test pauses processing first."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.e2e.support import PROMPT, CliRunner, messages, processing_paused, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +88,7 @@ AUTH_EXAMPLE_BODY: dict[str, Any] = {
 }
 
 
-def _quiz(task_id: str | None, prompt: str = "A short story about fractions") -> dict[str, Any]:
+def _quiz(task_id: str | None, prompt: str = PROMPT) -> dict[str, Any]:
     task: dict[str, Any] = {
         "task_type": "quiz",
         "request_data": {"story_prompt": prompt, "difficulty": "easy"},
@@ -100,10 +104,16 @@ def _count(client: httpx.Client, headers: dict[str, str], **params: str) -> int:
     return int(response.json()["total"])
 
 
-def test_spec_bulk_example_creates_the_three_tasks_in_request_order(client: httpx.Client, stack: Any) -> None:
+def test_spec_bulk_example_creates_the_three_tasks_in_request_order(
+    client: httpx.Client, stack: Any, run_cli: CliRunner
+) -> None:
     headers = {"X-API-Key": stack.api_key}
 
-    response = client.post("/api/tasks/bulk", headers=headers, json=SPEC_BULK_BODY)
+    with processing_paused(run_cli):
+        response = client.post("/api/tasks/bulk", headers=headers, json=SPEC_BULK_BODY)
+        # While processing is paused, each task reads back exactly as it was answered.
+        assert response.status_code == 200, response.text
+        stored = {t["task_id"]: client.get(f"/api/tasks/{t['task_id']}", headers=headers) for t in response.json()}
 
     assert response.status_code == 200, response.text
     tasks = response.json()
@@ -116,11 +126,12 @@ def test_spec_bulk_example_creates_the_three_tasks_in_request_order(client: http
     for sent, task in zip(SPEC_BULK_BODY["tasks"], tasks, strict=True):
         assert task["account_id"] == stack.account_id
         assert task["user_id"] == f"api_key_user_{stack.account_id}"
-        assert task["status"] == "PENDING"
+        assert task["status"] == "QUEUED"
         assert task["progress"] == 0
         assert task["attempt"] == 1
         assert task["priority"] == sent["priority"]
-        assert [e["message"] for e in task["events"]] == ["Task pending"]
+        assert messages(task) == ["Task pending", f"Task added to {task['task_type']} processing queue"]
+        assert task["result_url"] is None
         for field in ("task_source_name", "task_source_id", "task_source_group_id"):
             assert task[field] == sent[field]
         shared = {name: SPEC_BULK_BODY[name] for name in SHARED_VIDEO_SETTINGS}
@@ -132,15 +143,23 @@ def test_spec_bulk_example_creates_the_three_tasks_in_request_order(client: http
     assert tasks[0]["request_data"]["voice_rate"] == 1.0
     assert tasks[2]["request_data"]["segments"] == "maximum"
 
-    # Then each task reads back as created, by id and through the task_ids filter.
+    # Then each task read back as created, by id and through the task_ids filter,
     for task in tasks:
-        stored = client.get(f"/api/tasks/{task['task_id']}", headers=headers)
-        assert stored.status_code == 200
-        assert stored.json() == task
+        assert stored[task["task_id"]].status_code == 200
+        assert stored[task["task_id"]].json() == task
     ids = ",".join(t["task_id"] for t in tasks)
     listed = client.get("/api/tasks", headers=headers, params={"task_ids": ids}).json()
     assert listed["total"] == 3
     assert {t["task_id"] for t in listed["tasks"]} == {t["task_id"] for t in tasks}
+    # and once processing resumed, each is processed to COMPLETED with its result.
+    done = wait_for_status(client, headers, [t["task_id"] for t in tasks])
+    for task in tasks:
+        finished = done[task["task_id"]]
+        assert finished["progress"] == 100
+        assert finished["request_data"] == task["request_data"]
+        assert finished["result_url"]
+        assert messages(finished)[-1] == "Task completed"
+    assert done[tasks[0]["task_id"]]["result_summary"]["segments"] == 3
 
 
 def test_shared_video_settings_do_not_override_a_tasks_own(client: httpx.Client, as_account: Callable) -> None:
@@ -183,16 +202,19 @@ def test_posting_an_existing_task_id_again_answers_the_stored_task_unchanged(
     client: httpx.Client, as_account: Callable
 ) -> None:
     headers = as_account("idem")
-    first = client.post("/api/tasks/bulk", headers=headers, json={"tasks": [_quiz("idem_001", "First version")]})
+    body = {"tasks": [_quiz("idem_001", f"First version. {PROMPT}")]}
+    first = client.post("/api/tasks/bulk", headers=headers, json=body)
     assert first.status_code == 200, first.text
-    (stored,) = first.json()
+    # Once it is COMPLETED it stays as it is; posting it again must neither change nor requeue it.
+    stored = wait_for_status(client, headers, ["idem_001"])["idem_001"]
+    stored.pop("result_url")  # presigned at read time: it differs on every read
 
     again = client.post(
         "/api/tasks/bulk",
         headers=headers,
         json={
             "tasks": [
-                {**_quiz("idem_001", "Second version"), "priority": "urgent", "task_source_id": "other"},
+                {**_quiz("idem_001", f"Second version. {PROMPT}"), "priority": "urgent", "task_source_id": "other"},
                 _quiz("idem_002"),
             ]
         },
@@ -200,11 +222,15 @@ def test_posting_an_existing_task_id_again_answers_the_stored_task_unchanged(
 
     assert again.status_code == 200, again.text
     repeated, new = again.json()
+    assert repeated.pop("result_url")
     assert repeated == stored
     assert new["task_id"] == "idem_002"
     assert new["created_at"] > stored["created_at"]
-    assert client.get("/api/tasks/idem_001", headers=headers).json() == stored
+    read_back = client.get("/api/tasks/idem_001", headers=headers).json()
+    read_back.pop("result_url")
+    assert read_back == stored
     assert _count(client, headers, task_ids="idem_001,idem_002") == 2
+    assert messages(stored).count("Task completed") == 1
 
 
 def test_more_than_100_tasks_is_413_and_writes_nothing(client: httpx.Client, as_account: Callable) -> None:

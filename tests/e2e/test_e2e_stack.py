@@ -1,4 +1,5 @@
-"""The local stack itself: its banner, its curl line, reuse of an existing endpoint, shutdown."""
+"""The local stack itself: its banner, its curl line, reuse of an existing endpoint, shutdown,
+and the schedule that runs the reconciler."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import json
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.e2e.support import (
+    SESSION_SCHEDULE_SECONDS,
+    CliRunner,
+    messages,
+    processing_paused,
+    wait_for_status,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -65,55 +74,49 @@ def test_the_banner_names_the_api_the_docs_and_demo_credentials(stack: Any, clie
     assert client.get("/api/tasks", headers={"X-API-Key": stack.api_key}).status_code == 200
 
 
-def test_the_printed_curl_line_works_as_printed(stack: Any, client: httpx.Client) -> None:
-    status, output = _run_curl_line(stack.curl_line)
+def test_the_banner_says_what_processes_tasks(stack: Any) -> None:
+    banner = stack.stdout_path.read_text()
 
-    assert status == 200, output
-    (task,) = json.loads(output)
-    assert task["account_id"] == stack.account_id
-    assert task["status"] == "PENDING"
-    stored = client.get(f"/api/tasks/{task['task_id']}", headers={"X-API-Key": stack.api_key})
-    assert stored.json() == task
-    # Running it again is harmless: the same task comes back.
-    assert json.loads(_run_curl_line(stack.curl_line)[1]) == [task]
+    assert "Processing: ProcessorFunction polls High x2, Low x2, Normal x2, Urgent x2" in banner
+    assert "Processing: DeadLetterFunction polls HighDeadLetters x2" in banner
+    assert f"Schedule: ReconcilerFunction every {SESSION_SCHEDULE_SECONDS} s (template: rate(1 minute))" in banner
+    assert "taskapi queue pause / resume" in banner
+    assert "Fault injection" not in banner
 
 
-def test_a_second_stack_on_an_existing_endpoint_starts_no_moto_and_shares_its_tables(
-    stack: Any, client: httpx.Client, tmp_path: Path, stack_tools: Any
-) -> None:
-    tools = stack_tools
-    # Given the session stack's moto server as AWS_ENDPOINT_URL (its tables already exist)
-    unused_aws_port = tools.free_port()
-    env = tools.clean_environment(
-        AWS_ENDPOINT_URL=stack.aws_endpoint,
-        TASKAPI_PORT=str(tools.free_port()),
-        TASKAPI_AWS_PORT=str(unused_aws_port),
-    )
+def test_the_printed_curl_line_works_as_printed(stack: Any, client: httpx.Client, run_cli: CliRunner) -> None:
+    headers = {"X-API-Key": stack.api_key}
+    with processing_paused(run_cli):
+        status, output = _run_curl_line(stack.curl_line)
 
-    # When a second stack starts on it
-    second = tools.start_stack(tmp_path, env)
-    try:
-        # Then it provisioned idempotently, started no moto server, and serves the same data
-        assert second.aws_endpoint == stack.aws_endpoint
-        assert "external endpoint" in second.stdout_path.read_text()
-        assert not tools.port_is_listening(unused_aws_port)
-        created = httpx.post(
-            f"{second.api_url}/api/tasks/bulk",
-            headers={"X-API-Key": second.api_key},
-            json={"tasks": [{"task_id": "via_second", "task_type": "documentation"}]},
-            timeout=10,
-        )
-        assert created.status_code == 200, created.text
-        assert created.json()[0]["request_data"] is None
-        seen_by_first = client.get("/api/tasks/via_second", headers={"X-API-Key": second.api_key})
-        assert seen_by_first.json() == created.json()[0]
-    finally:
-        code = tools.stop_stack(second.process)
+        assert status == 200, output
+        (task,) = json.loads(output)
+        assert task["account_id"] == stack.account_id
+        assert task["status"] == "QUEUED"
+        assert messages(task) == ["Task pending", "Task added to quiz processing queue"]
+        stored = client.get(f"/api/tasks/{task['task_id']}", headers=headers)
+        assert stored.json() == task
+        # Running it again is harmless: the same task comes back.
+        assert json.loads(_run_curl_line(stack.curl_line)[1]) == [task]
 
-    # And SIGTERM stopped it cleanly while the session stack's moto server kept running
-    assert code == 0, second.output()
-    assert "Local stack stopped." in second.stderr_path.read_text()
-    # (both demo keys act for the account "demo", so the session stack sees the task too).
-    after = client.get("/api/tasks/via_second", headers={"X-API-Key": stack.api_key})
-    assert after.status_code == 200
-    assert after.json() == created.json()[0]
+    # Once processing resumes, the task is processed to COMPLETED.
+    done = wait_for_status(client, headers, [task["task_id"]])[task["task_id"]]
+    assert done["progress"] == 100
+    assert done["result_summary"]["requested_questions"] == 5  # "easy" asks for five
+    assert done["result_summary"]["produced_questions"] >= 1
+
+
+def test_the_schedule_runs_the_reconciler_every_period(stack: Any) -> None:
+    def runs() -> list[dict[str, Any]]:
+        found = []
+        for line in stack.stdout_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"message":"reconciled"' in line:
+                found.append(json.loads(line))
+        return found
+
+    reports = wait_until(lambda: len(runs()) >= 2 and runs(), 4 * SESSION_SCHEDULE_SECONDS, "two reconciler runs")
+
+    assert all(r["location"].startswith("reconcile:") for r in reports)
+    assert {"pending_found", "enqueued", "processing_found", "timed_out"} <= set(reports[-1])
+    # (Every function shares this process's Powertools logger, so a record's function_name may
+    # name another function invoked at the same moment: the report's own keys identify it.)

@@ -1,15 +1,29 @@
-"""The local stack's reusable pieces, in process: environment building, moto start, provisioning."""
+"""The local stack's reusable pieces, in process: environment building, moto start, provisioning,
+the functions as the template declares them, the schedule, the SQS event the pollers build and how
+they read a function's answer, the SQS fault injection and the embedded moto's transactions."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
 import shlex
 import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from infra import local_stack
+from infra.faults import SqsEntryRefusal
+from infra.pollers import Mapping, failed_message_ids, sqs_record
 from infra.provision import provision
+from infra.runtime import function_specs
+from infra.schedule import rate_seconds, schedule_events, scheduled_event
 from infra.template import LocalNames, function_environment, load_template, resources
 
 pytestmark = pytest.mark.e2e
@@ -93,12 +107,293 @@ def test_moto_starts_provisioning_is_idempotent_and_a_taken_port_is_refused(monk
         second = provision(boto3.Session())
 
         tables = boto3.client("dynamodb").list_tables()["TableNames"]
+        template = load_template()
+        table_ids = set(resources(template, "AWS::DynamoDB::Table"))
         assert first == second
-        assert set(first) == set(resources(load_template(), "AWS::DynamoDB::Table"))
-        assert sorted(tables) == sorted(first.values())
+        assert set(first) == table_ids | set(resources(template, "AWS::SQS::Queue")) | {"ResultsBucket"}
+        assert sorted(tables) == sorted(first[logical_id] for logical_id in table_ids)
+        assert first["TasksNormalQueue"].startswith(f"http://{host}:{port}/")
         with pytest.raises(local_stack.StackError, match="TASKAPI_AWS_PORT"):
             local_stack.start_moto_server(port=port)
     finally:
         server.stop()
     with socket.socket() as probe:
         assert probe.connect_ex((host, port)) != 0
+
+
+def test_the_stack_environment_is_every_functions_with_provisioned_refs() -> None:
+    names = LocalNames()
+    refs = {"TasksNormalQueue": "http://127.0.0.1:4566/123456789012/taskapi-local-TasksNormalQueue"}
+
+    env = local_stack.stack_environment(names, refs)
+
+    assert env["TASKAPI_QUEUE_URL_NORMAL"] == refs["TasksNormalQueue"]
+    assert env["TASKAPI_DLQ_URL_NORMAL"] == "taskapi-local-TasksNormalDeadLetterQueue"  # no ref given: its name
+    assert env["TASKAPI_RESULTS_BUCKET"] == "taskapi-local-resultsbucket"
+    assert env["TASKAPI_PROCESSOR_FUNCTION"] == "taskapi-local-processor"
+    assert env["TASKAPI_LOCAL_MAPPINGS_PARAMETER_PREFIX"] == names.mappings_parameter_prefix
+    assert (env["TASKAPI_ENVIRONMENT"], env["TASKAPI_ROOT_PATH"]) == ("local", "")
+    assert env["TASKAPI_JWT_AUDIENCE"] == "taskapi"  # the API function's own variables are in it
+    assert "TASKAPI_JWT_ISSUER" not in env
+
+
+def test_functions_that_disagree_on_a_variable_cannot_share_the_process() -> None:
+    template = copy.deepcopy(load_template())
+    processor = template["Resources"]["ProcessorFunction"]["Properties"]
+    processor["Environment"] = {"Variables": {"TASKAPI_TASKS_TABLE": "another-table"}}
+
+    with pytest.raises(local_stack.StackError, match="TASKAPI_TASKS_TABLE"):
+        local_stack.stack_environment(LocalNames(), template=template)
+
+
+def test_function_specs_follow_code_uri_handler_and_globals() -> None:
+    specs = function_specs()
+
+    processor = specs["ProcessorFunction"]
+    assert processor.handler_path == Path(local_stack.__file__).parents[1] / "functions" / "processor" / "app.py"
+    assert processor.handler_name == "handler"
+    assert (processor.function_name, processor.timeout_seconds, processor.memory_mb) == (
+        "taskapi-local-processor",
+        900,
+        1024,
+    )
+    assert specs["DeadLetterFunction"].function_name == "taskapi-local-DeadLetterFunction"
+    assert (specs["ApiFunction"].timeout_seconds, specs["ApiFunction"].memory_mb) == (29, 1024)  # Globals
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(2 hours)", 7200), ("rate(1 day)", 86400)],
+)
+def test_rate_expressions(expression: str, seconds: int) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["rate(1 minutes)", "rate(2 minute)", "rate(0 minutes)", "cron(0 12 * * ? *)"])
+def test_expressions_the_local_schedule_does_not_run_are_refused(expression: str) -> None:
+    with pytest.raises(ValueError, match="schedule"):
+        rate_seconds(expression)
+
+
+def test_the_templates_schedule_runs_the_reconciler_with_an_eventbridge_event() -> None:
+    names = LocalNames()
+
+    (default,) = schedule_events(load_template(), names)
+    (fast,) = schedule_events(load_template(), names, period_override=2.5)
+    event = scheduled_event(default, names, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+    assert (default.function, default.event_name, default.period_seconds) == ("ReconcilerFunction", "EveryMinute", 60)
+    assert fast.period_seconds == 2.5
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["source"] == "aws.events"
+    assert event["time"] == "2026-01-02T03:04:05Z"
+    rule = "taskapi-local-ReconcilerFunctionEveryMinute"
+    assert event["resources"] == [f"arn:aws:events:us-east-1:{names.account}:rule/{rule}"]
+
+
+MAPPING = Mapping(
+    parameter="/taskapi-local/event-source-mappings/ProcessorFunction/Normal",
+    function="ProcessorFunction",
+    source_arn="arn:aws:sqs:eu-west-1:123456789012:taskapi-local-TasksNormalQueue",
+    queue_url="http://127.0.0.1:4566/123456789012/taskapi-local-TasksNormalQueue",
+    batch_size=10,
+    maximum_concurrency=5,
+    report_batch_item_failures=True,
+    enabled=True,
+)
+
+
+def test_an_sqs_message_becomes_a_lambda_sqs_record() -> None:
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "r-1",
+        "Body": '{"a": 1}',
+        "MD5OfBody": "abc",
+        "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1700000000000"},
+        "MessageAttributes": {
+            "kind": {"StringValue": "task", "DataType": "String"},
+            "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"},
+        },
+    }
+
+    record = sqs_record(message, MAPPING)
+
+    assert record == {
+        "messageId": "m-1",
+        "receiptHandle": "r-1",
+        "body": '{"a": 1}',
+        "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1700000000000"},
+        "messageAttributes": {
+            "kind": {"stringValue": "task", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
+            "blob": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
+        },
+        "md5OfBody": "abc",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": MAPPING.source_arn,
+        "awsRegion": "eu-west-1",
+    }
+    # Powertools reads it like a record Lambda delivered.
+    parsed = SQSRecord(record)
+    assert parsed.attributes.approximate_receive_count == "2"
+    assert parsed.message_attributes["kind"].string_value == "task"
+
+
+@pytest.mark.parametrize(
+    ("response", "failed"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
+        ({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, {"a", "b", "c"}),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, {"a", "b", "c"}),
+        ({"batchItemFailures": [{}]}, {"a", "b", "c"}),
+        ({"batchItemFailures": "b"}, {"a", "b", "c"}),
+    ],
+    ids=["none", "empty", "no-failures", "one", "unknown-id", "empty-id", "no-id", "not-a-list"],
+)
+def test_batch_item_failures_are_read_like_lambda_reads_them(response: Any, failed: set[str]) -> None:
+    assert failed_message_ids(response, MAPPING, ["a", "b", "c"]) == failed
+
+
+def test_without_report_batch_item_failures_an_answer_fails_nothing() -> None:
+    plain = dataclasses.replace(MAPPING, report_batch_item_failures=False)
+
+    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, plain, ["a", "b"]) == set()
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = local_stack.start_moto_server(port=0)
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack.http_url(host, port))
+    try:
+        yield local_stack.http_url(host, port)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("rate", "seed"), [(0.5, 3), (1.0, 0), (0.0, 0)])
+def test_refused_entries_come_back_as_failed_and_never_reach_the_queue(
+    moto_endpoint: str, rate: float, seed: int
+) -> None:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="refusals")["QueueUrl"]
+    SqsEntryRefusal(rate, seed).install(sqs)
+    entries = [{"Id": str(n), "MessageBody": f"message {n}"} for n in range(10)]
+
+    answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+    failed = {f["Id"] for f in answer.get("Failed", [])}
+    sent = {s["Id"] for s in answer.get("Successful", [])}
+    assert failed | sent == {e["Id"] for e in entries}
+    assert not failed & sent
+    assert len(failed) == {0.0: 0, 1.0: 10}.get(rate, len(failed))
+    assert all(f["Code"] == "InternalError" and f["SenderFault"] is False for f in answer.get("Failed", []))
+    received = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        received += [m["Body"] for m in batch]
+    assert sorted(received) == sorted(f"message {n}" for n in sent)
+    assert len(entries) == 10  # the caller's list is left as it was
+
+
+def test_transactions_on_the_embedded_moto_roll_back_only_their_own_items(moto_endpoint: str) -> None:
+    # Given a table with an item, and a transaction whose second condition fails
+    refs = provision(boto3.Session())
+    dynamodb = boto3.client("dynamodb")
+    table = refs["TasksTable"]
+    dynamodb.put_item(TableName=table, Item={"account_id": {"S": "a"}, "task_id": {"S": "kept"}, "v": {"N": "1"}})
+    items = [
+        {"Put": {"TableName": table, "Item": {"account_id": {"S": "a"}, "task_id": {"S": "new"}}}},
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"account_id": {"S": "a"}, "task_id": {"S": "kept"}, "v": {"N": "2"}},
+                "ConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"N": "9"}},
+            }
+        },
+    ]
+
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=items)
+
+    # Then nothing of it was written, and the table is as it was
+    key = {"account_id": {"S": "a"}, "task_id": {"S": "kept"}}
+    assert dynamodb.get_item(TableName=table, Key=key)["Item"]["v"] == {"N": "1"}
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={**key, "task_id": {"S": "new"}})
+
+
+def test_a_failed_transaction_on_the_embedded_moto_never_drops_a_concurrent_write(moto_endpoint: str) -> None:
+    # Given failing 100-item transactions (moto rolls each back from a snapshot) in one thread
+    refs = provision(boto3.Session())
+    table = refs["TasksTable"]
+    transactions, writer = boto3.client("dynamodb"), boto3.client("dynamodb")
+    transactions.put_item(TableName=table, Item={"account_id": {"S": "tx"}, "task_id": {"S": "guard"}})
+    doomed = [
+        {"Put": {"TableName": table, "Item": {"account_id": {"S": "tx"}, "task_id": {"S": f"t{n}"}}}} for n in range(99)
+    ] + [
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"account_id": {"S": "tx"}, "task_id": {"S": "guard"}},
+                "ConditionExpression": "attribute_not_exists(task_id)",
+            }
+        }
+    ]
+    stop = threading.Event()
+
+    def fail_transactions() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(transactions.exceptions.TransactionCanceledException):
+                transactions.transact_write_items(TransactItems=doomed)
+
+    thread = threading.Thread(target=fail_transactions)
+    thread.start()
+    try:
+        # When another client writes items meanwhile
+        for n in range(150):
+            writer.put_item(TableName=table, Item={"account_id": {"S": "w"}, "task_id": {"S": f"w{n}"}})
+    finally:
+        stop.set()
+        thread.join()
+
+    # Then every one of them is still there
+    stored = writer.query(
+        TableName=table,
+        KeyConditionExpression="account_id = :a",
+        ExpressionAttributeValues={":a": {"S": "w"}},
+        Select="COUNT",
+    )
+    assert stored["Count"] == 150
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"TASKAPI_LOCAL_SCHEDULE_SECONDS": "0"}, "TASKAPI_LOCAL_SCHEDULE_SECONDS"),
+        ({"TASKAPI_LOCAL_SCHEDULE_SECONDS": "soon"}, "TASKAPI_LOCAL_SCHEDULE_SECONDS"),
+        ({"TASKAPI_LOCAL_MAX_CONCURRENCY": "0"}, "TASKAPI_LOCAL_MAX_CONCURRENCY"),
+        ({"TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS": "-1"}, "TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS"),
+        ({"TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE": "1.5"}, "TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE"),
+        ({"TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE": "0.1", "TASKAPI_LOCAL_FAULT_SEED": "x"}, "TASKAPI_LOCAL_FAULT_SEED"),
+    ],
+)
+def test_invalid_local_options_are_stack_errors_naming_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(local_stack.StackError, match=variable):
+        local_stack.StackConfig.from_environ(environ)
+
+
+def test_local_options_from_environ() -> None:
+    config = local_stack.StackConfig.from_environ(
+        {
+            "TASKAPI_LOCAL_SCHEDULE_SECONDS": "2.5",
+            "TASKAPI_LOCAL_MAX_CONCURRENCY": "1",
+            "TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS": "0",
+            "TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE": "0.2",
+        }
+    )
+
+    assert (config.schedule_seconds, config.max_concurrency, config.retry_visibility_seconds) == (2.5, 1, 0)
+    assert config.sqs_refusal is not None
+    assert config.sqs_refusal.rate == 0.2

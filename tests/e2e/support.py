@@ -1,0 +1,156 @@
+"""Helpers the e2e modules share (a conftest is not importable): waiting for tasks over HTTP,
+pausing processing with the `taskapi` CLI, task bodies, AWS clients on the stack's endpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import httpx
+
+# The session stack's schedule period (the template says one minute) and its requeue-pending
+# threshold (QUEUED tasks older than this count as lost; the service's default is 15 minutes).
+SESSION_SCHEDULE_SECONDS = 3
+SESSION_REQUEUE_AFTER_SECONDS = 2
+PROCESS_SECONDS = 60
+"""How long a handful of tasks may take from QUEUED to COMPLETED on a busy stack."""
+PAUSE_SETTLE_SECONDS = 1.5
+"""The pollers re-read their mapping state at least every second: after this, a paused mapping
+delivers nothing sent from then on."""
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+PROMPT = (
+    "Pythagoras discovered a theorem about right triangles. The square of the hypotenuse equals the "
+    "sum of the squares of the other two sides. Greek mathematicians studied geometry for centuries."
+)
+REQUEST_DATA: dict[str, dict[str, Any]] = {
+    "quiz": {"story_prompt": PROMPT, "difficulty": "easy", "num_questions": 4},
+    "video": {"story_prompt": PROMPT, "segments": 2, "include_subtitles": True, "resolution": "1280*720"},
+    "documentation": {"story_prompt": PROMPT},
+    "animated_lesson": {"story_prompt": PROMPT},
+}
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def task_body(task_id: str, task_type: str = "quiz", priority: str = "normal", **extra: Any) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "task_type": task_type,
+        "priority": priority,
+        "request_data": REQUEST_DATA[task_type],
+        **extra,
+    }
+
+
+def create(client: httpx.Client, headers: dict[str, str], *tasks: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": list(tasks)})
+    assert response.status_code == 200, response.text
+    created: list[dict[str, Any]] = response.json()
+    return created
+
+
+def get_tasks(client: httpx.Client, headers: dict[str, str], task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The tasks by id (100 ids per request, the filter's limit)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(task_ids), 100):
+        chunk = task_ids[start : start + 100]
+        response = client.get("/api/tasks", headers=headers, params={"task_ids": ",".join(chunk), "limit": 1000})
+        assert response.status_code == 200, response.text
+        found.update({task["task_id"]: task for task in response.json()["tasks"]})
+    return found
+
+
+def wait_for_status(
+    client: httpx.Client,
+    headers: dict[str, str],
+    task_ids: Sequence[str],
+    statuses: frozenset[str] | set[str] = frozenset({"COMPLETED"}),
+    timeout: float = PROCESS_SECONDS,
+) -> dict[str, dict[str, Any]]:
+    """Poll until every task is in one of the statuses; fail naming the ones that are not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = get_tasks(client, headers, task_ids)
+        waiting = {task_id: tasks[task_id]["status"] if task_id in tasks else None for task_id in task_ids}
+        waiting = {task_id: status for task_id, status in waiting.items() if status not in statuses}
+        if not waiting:
+            return tasks
+        stuck = {task_id: tasks[task_id] for task_id, status in waiting.items() if status in FINAL}
+        if stuck:  # a final state other than the one awaited: it will not change any more
+            task_id, task = next(iter(stuck.items()))
+            raise AssertionError(
+                f"{len(stuck)} tasks ended {task['status']}, not {sorted(statuses)}, e.g. {task_id}: "
+                f"{task['error_message']} (events {messages(task)[-3:]})"
+            )
+        if time.monotonic() > deadline:
+            sample = dict(list(waiting.items())[:10])
+            raise AssertionError(f"{len(waiting)} tasks not in {sorted(statuses)} after {timeout} s: {sample}")
+        time.sleep(0.5)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def messages(task: dict[str, Any]) -> list[str]:
+    return [event["message"] for event in task["events"]]
+
+
+def without_null_queue_result(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with `"queue_result": null` dropped from its details. The API's one detail model
+    serializes that key on every entry; the reference shows it only on cancelled ones."""
+    details = [{k: v for k, v in d.items() if not (k == "queue_result" and v is None)} for d in answer["details"]]
+    return {**answer, "details": details}
+
+
+def queue_status(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
+    response = client.get("/api/tasks/queue/status", headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def queues_drained(client: httpx.Client, headers: dict[str, str]) -> bool:
+    """No message waiting, delayed or in flight on any task queue."""
+    overall = queue_status(client, headers)["overall_queue_status"]
+    return overall["total_queued"] == 0 and overall["processing"] == 0
+
+
+def cli_ok(run_cli: CliRunner, *args: str) -> str:
+    result = run_cli(*args)
+    assert result.returncode == 0, f"taskapi {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+@contextmanager
+def processing_paused(run_cli: CliRunner) -> Iterator[None]:
+    """`taskapi queue pause` for the block (and long enough before it for every poller to see
+    it), `taskapi queue resume` after it, whatever happens inside."""
+    cli_ok(run_cli, "queue", "pause")
+    time.sleep(PAUSE_SETTLE_SECONDS)
+    try:
+        yield
+    finally:
+        cli_ok(run_cli, "queue", "resume")
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A boto3 client on the stack's moto endpoint (dummy credentials, like the stack's)."""
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
