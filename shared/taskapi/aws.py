@@ -15,12 +15,15 @@ _CONFIG = Config(
     read_timeout=10,
     max_pool_connections=32,
 )
+# Presigned result URLs: SigV4 everywhere (in us-east-1 boto3 would otherwise presign with SigV2).
+_S3_CONFIG = Config(signature_version="s3v4")
 
 
 @cache
 def client(service: str) -> Any:
     """One client per service and process (clients are thread-safe)."""
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    config = _CONFIG.merge(_S3_CONFIG) if service == "s3" else _CONFIG
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

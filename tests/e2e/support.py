@@ -107,13 +107,6 @@ def messages(task: dict[str, Any]) -> list[str]:
     return [event["message"] for event in task["events"]]
 
 
-def without_null_queue_result(answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer with `"queue_result": null` dropped from its details. The API's one detail model
-    serializes that key on every entry; the reference shows it only on cancelled ones."""
-    details = [{k: v for k, v in d.items() if not (k == "queue_result" and v is None)} for d in answer["details"]]
-    return {**answer, "details": details}
-
-
 def queue_status(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
     response = client.get("/api/tasks/queue/status", headers=headers)
     assert response.status_code == 200, response.text

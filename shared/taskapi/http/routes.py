@@ -175,7 +175,13 @@ BULK_ERRORS = {
 }
 
 
-@router.post("/bulk-cancel", response_model=BulkCancelOut, responses=BULK_ERRORS, summary="Cancel up to 100 tasks")
+@router.post(
+    "/bulk-cancel",
+    response_model=BulkCancelOut,
+    response_model_exclude_none=True,
+    responses=BULK_ERRORS,
+    summary="Cancel up to 100 tasks",
+)
 def bulk_cancel(body: BulkCancelRequest, principal: PrincipalDep, repository: RepositoryDep) -> BulkCancelOut:
     """PENDING, QUEUED and PROCESSING tasks become CANCELLED (a running attempt stops at its next
     progress write); final ones are skipped. Ids of other accounts are reported as not found."""

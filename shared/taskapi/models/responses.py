@@ -87,9 +87,14 @@ class ErrorOut(BaseModel):
 
 class BulkDetail(BaseModel):
     task_id: str
-    status: str = Field(description="cancelled | regenerated | queued | requeued | skipped | failed")
+    status: str = Field(description="regenerated | queued | requeued | skipped | failed")
     reason: str
-    queue_result: str | None = None
+
+
+class CancelDetail(BulkDetail):
+    queue_result: str | None = Field(
+        default=None, description="Cancelled tasks only: what happened to the queued message."
+    )
 
 
 class BulkCancelOut(BaseModel):
@@ -101,7 +106,7 @@ class BulkCancelOut(BaseModel):
     not_found_ids: list[str]
     total_requested: int
     cancellation_reason: str
-    details: list[BulkDetail]
+    details: list[CancelDetail]
 
 
 class BulkRegenerateOut(BaseModel):

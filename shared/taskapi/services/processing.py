@@ -25,6 +25,7 @@ from taskapi.observability import logger, metrics
 from taskapi.queueing.messages import TaskMessage
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore, result_prefix
+from taskapi.services.queueing import queue_event
 from taskapi.store.base import TaskRepository
 
 CLAIM_ROUNDS = 3
@@ -95,7 +96,13 @@ class Processor:
                     "progress": 0.0 if task.status is not TaskStatus.PROCESSING else task.progress,
                     "progress_message": "Processing started",
                     "events": with_event(
-                        task.events, now, f"Processing started (try {tries} of {MAX_TRIES[task.task_type]})"
+                        # Claimed before enqueue's QUEUED write landed: that write will lose, so its
+                        # event is recorded here and the history reads the same either way.
+                        with_event(task.events, now, queue_event(task))
+                        if task.status is TaskStatus.PENDING
+                        else task.events,
+                        now,
+                        f"Processing started (try {tries} of {MAX_TRIES[task.task_type]})",
                     ),
                 }
             )

@@ -112,3 +112,16 @@ def test_the_open_index_answers_at_most_limit_keys_across_its_shards(repo, queue
 
     assert len(some) == len(set(some)) == 10
     assert sorted(every) == [(ACCOUNT, f"p{n:02d}") for n in range(30)]
+
+
+def test_save_many_of_more_than_a_hundred_tasks_writes_them_all(repo, queue, calls):
+    """DynamoDB takes at most 100 items per transaction: 150 changes go in two."""
+    tasks = []
+    for start in range(0, 150, 50):
+        tasks += create(repo, queue, *[BODY_OF[TaskType.QUIZ](f"m{n:03d}") for n in range(start, start + 50)])
+    calls.clear()
+    changes = [(t.model_copy(update={"progress_message": "touched"}), t.version) for t in tasks]
+    saved = repo.save_many(changes)
+    assert len(saved) == 150
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    assert all(repo.get(ACCOUNT, t.task_id).progress_message == "touched" for t in tasks)

@@ -171,7 +171,6 @@ def test_bulk_cancel_answers_the_reference_shape_for_queued_pending_and_final_ta
                 "task_id": "done",
                 "status": "skipped",
                 "reason": "Task already in final state: COMPLETED",
-                "queue_result": None,
             },
         ],
     }

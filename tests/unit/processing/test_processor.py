@@ -461,3 +461,41 @@ def test_progress_of_a_claim_that_was_taken_over_is_refused(fakes, clock):
     assert task.status is TaskStatus.PROCESSING  # still the new claim's: the old run wrote nothing more
     assert task.progress == claims[0].progress
     assert fakes.results.objects == {}
+
+
+def test_a_claim_that_loses_to_the_queued_write_is_decided_again_and_keeps_the_queue_event(fakes, clock):
+    """A fast worker reads the task while it is still PENDING; enqueue's QUEUED write lands before
+    the claim: the claim is retried on a fresh read instead of dropping the message."""
+    (task,) = create(fakes.repo, fakes.queue, BODY_OF[TaskType.QUIZ]("q1"))
+    (message,) = messages(fakes)
+    pending = task.model_copy(update={"status": TaskStatus.PENDING, "events": task.events[:1]})
+    fakes.repo.save(pending, expected_version=task.version)
+    repository = RepositoryProxy(fakes.repo)
+    reads = []
+
+    def get(account_id, task_id):
+        current = fakes.repo.get(account_id, task_id)
+        if not reads:  # between this read and the claim, enqueue marks the task QUEUED
+            fakes.repo.save(current.model_copy(update={"status": TaskStatus.QUEUED}), expected_version=current.version)
+        reads.append(current)
+        return current
+
+    repository.get = get
+    processor = fakes.processor(repository=repository, clock=clock)
+    assert processor.process(message) is Outcome.COMPLETED
+    assert reads[0].status is TaskStatus.PENDING
+    assert completions(stored(fakes, "q1")) == 1
+
+
+def test_a_task_claimed_while_still_pending_records_that_it_was_queued(fakes, processor):
+    (task,) = create(fakes.repo, fakes.queue, BODY_OF[TaskType.QUIZ]("q1"))
+    (message,) = messages(fakes)
+    fakes.repo.save(
+        task.model_copy(update={"status": TaskStatus.PENDING, "events": task.events[:1]}), expected_version=task.version
+    )
+    assert processor.process(message) is Outcome.COMPLETED
+    assert event_messages(stored(fakes, "q1"))[:3] == [
+        "Task pending",
+        "Task added to quiz processing queue",
+        "Processing started (try 1 of 2)",
+    ]
