@@ -110,6 +110,18 @@ class Task(BaseModel):
             object.__setattr__(self, "state_since", self.updated_at)
         return self
 
+    def moved_to(self, status: TaskStatus, now: str, event: str, **changes: Any) -> Task:
+        """This task in another status: its state clock restarts and an event says why."""
+        return self.model_copy(
+            update={
+                "status": status,
+                "state_since": now,
+                "updated_at": now,
+                "events": with_event(self.events, now, event),
+                **changes,
+            }
+        )
+
     @property
     def created_sk(self) -> str:
         """Sort key shared by every index: creation time, then id (unique within an account)."""

@@ -105,21 +105,18 @@ def cancel_tasks(
                 "status": "skipped",
                 "reason": f"Task already in final state: {task.status.value}",
             }
-        cancelled = task.model_copy(
-            update={
-                "status": TaskStatus.CANCELLED,
-                "state_since": now,
-                "updated_at": now,
-                "error_message": f"Cancelled: {reason}",
-                "error_details": {
-                    "cancelled": True,
-                    "reason": reason,
-                    "cancelled_at": now,
-                    "cancelled_by": principal.user_id,
-                    "previous_status": task.status.value,
-                },
-                "events": with_event(task.events, now, f"Task cancelled: {reason}"),
-            }
+        cancelled = task.moved_to(
+            TaskStatus.CANCELLED,
+            now,
+            f"Task cancelled: {reason}",
+            error_message=f"Cancelled: {reason}",
+            error_details={
+                "cancelled": True,
+                "reason": reason,
+                "cancelled_at": now,
+                "cancelled_by": principal.user_id,
+                "previous_status": task.status.value,
+            },
         )
         return cancelled, {
             "task_id": task.task_id,

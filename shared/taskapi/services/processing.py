@@ -163,19 +163,16 @@ class Processor:
                 self.results.delete(prefix, artifact)  # cancel, a newer attempt or claim won: no orphan
                 return Outcome.STOPPED
             now = self._now()
-            done = current.model_copy(
-                update={
-                    "status": TaskStatus.COMPLETED,
-                    "state_since": now,
-                    "updated_at": now,
-                    "progress": 100.0,
-                    "progress_message": None,
-                    "result_key": key,
-                    "result_summary": artifact.summary,
-                    "error_message": None,
-                    "error_details": None,
-                    "events": with_event(current.events, now, "Task completed"),
-                }
+            done = current.moved_to(
+                TaskStatus.COMPLETED,
+                now,
+                "Task completed",
+                progress=100.0,
+                progress_message=None,
+                result_key=key,
+                result_summary=artifact.summary,
+                error_message=None,
+                error_details=None,
             )
             try:
                 self.repository.save(done, expected_version=current.version)
@@ -201,31 +198,23 @@ class Processor:
             limit = MAX_TRIES[current.task_type]
             if permanent or current.tries >= limit:
                 why = "cannot succeed" if permanent else f"failed {current.tries} of {limit} tries"
-                changed = current.model_copy(
-                    update={
-                        "status": TaskStatus.FAILED,
-                        "state_since": now,
-                        "updated_at": now,
-                        "progress_message": None,
-                        "error_message": error,
-                        "error_details": {"tries": current.tries, "permanent": permanent, "last_error": error},
-                        "events": with_event(current.events, now, f"Task failed ({why}): {error}"),
-                    }
+                changed = current.moved_to(
+                    TaskStatus.FAILED,
+                    now,
+                    f"Task failed ({why}): {error}",
+                    progress_message=None,
+                    error_message=error,
+                    error_details={"tries": current.tries, "permanent": permanent, "last_error": error},
                 )
                 outcome = Outcome.FAILED
             else:
                 delay = min(self.retry_delay_seconds * current.tries, 900)
-                changed = current.model_copy(
-                    update={
-                        "status": TaskStatus.QUEUED,
-                        "state_since": now,
-                        "updated_at": now,
-                        "progress_message": None,
-                        "error_details": {"tries": current.tries, "last_error": error},
-                        "events": with_event(
-                            current.events, now, f"Try {current.tries} failed: {error}; retrying in {delay} s"
-                        ),
-                    }
+                changed = current.moved_to(
+                    TaskStatus.QUEUED,
+                    now,
+                    f"Try {current.tries} failed: {error}; retrying in {delay} s",
+                    progress_message=None,
+                    error_details={"tries": current.tries, "last_error": error},
                 )
                 outcome = Outcome.RETRY_SCHEDULED
             try:
@@ -249,14 +238,11 @@ class Processor:
         if not same_claim(current, task):
             return
         now = self._now()
-        released = current.model_copy(
-            update={
-                "status": TaskStatus.QUEUED,
-                "state_since": now,
-                "updated_at": now,
-                "tries": max(current.tries - 1, 0),
-                "events": with_event(current.events, now, "Processing interrupted by an AWS error; retrying"),
-            }
+        released = current.moved_to(
+            TaskStatus.QUEUED,
+            now,
+            "Processing interrupted by an AWS error; retrying",
+            tries=max(current.tries - 1, 0),
         )
         try:
             self.repository.save(released, expected_version=current.version)
@@ -304,16 +290,13 @@ def fail_dead_lettered(
         error = f"Processing failed: the message was dead-lettered after {receive_count} deliveries"
         if last_error:
             error += f"; last error: {last_error}"
-        failed = task.model_copy(
-            update={
-                "status": TaskStatus.FAILED,
-                "state_since": now,
-                "updated_at": now,
-                "progress_message": None,
-                "error_message": error,
-                "error_details": {**(task.error_details or {}), "dead_lettered": True, "deliveries": receive_count},
-                "events": with_event(task.events, now, error),
-            }
+        failed = task.moved_to(
+            TaskStatus.FAILED,
+            now,
+            error,
+            progress_message=None,
+            error_message=error,
+            error_details={**(task.error_details or {}), "dead_lettered": True, "deliveries": receive_count},
         )
         try:
             repository.save(failed, expected_version=task.version)

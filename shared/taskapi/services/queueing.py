@@ -47,14 +47,7 @@ def enqueue(repository: TaskRepository, queue: TaskQueue, tasks: Sequence[Task],
     for index, task in enumerate(candidates):
         reason = refused_by_index.get(index)
         if reason is None:
-            updated = task.model_copy(
-                update={
-                    "status": TaskStatus.QUEUED,
-                    "state_since": now,
-                    "updated_at": now,
-                    "events": with_event(task.events, now, queue_event(task)),
-                }
-            )
+            updated = task.moved_to(TaskStatus.QUEUED, now, queue_event(task))
         else:
             result.refused[key_of(task)] = reason
             updated = task.model_copy(
