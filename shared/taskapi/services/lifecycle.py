@@ -29,7 +29,6 @@ QUEUE_RESULT = {
 
 @dataclass
 class BulkOutcome:
-    requested: list[str]
     not_found: list[str] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
 
@@ -96,7 +95,7 @@ def cancel_tasks(
 ) -> dict[str, Any]:
     ids = _ids(task_ids, "cancel")
     now = isoformat(utc_now())
-    outcome = BulkOutcome(requested=ids)
+    outcome = BulkOutcome()
 
     def decide(task: Task) -> Decision:
         if task.status in FINAL_STATUSES:
@@ -179,7 +178,7 @@ def regenerate_tasks(
 ) -> dict[str, Any]:
     ids = _ids(request.task_ids, "regenerate")
     now = isoformat(utc_now())
-    outcome = BulkOutcome(requested=ids)
+    outcome = BulkOutcome()
     first_read: dict[str, int] = {}  # the attempt each task was on when this request first read it
 
     def decide(task: Task) -> Decision:
