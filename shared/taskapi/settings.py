@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     reconcile_batch_limit: int = Field(default=500, ge=1, le=10_000)
     """Most tasks of one state a reconciler run handles (the rest wait for the next minute)."""
 
+    stack_name: str = "taskapi-local"
+    """Names the usage plans "<stack_name>-<plan>" (template.yaml and the local stack alike)."""
+    default_plan: Literal["free", "standard", "enterprise"] = "free"
+    """The plan of an account that no API key or enrolment puts on another."""
+    max_unfinished_free: int = Field(default=1_000, ge=1)
+    max_unfinished_standard: int = Field(default=20_000, ge=1)
+    max_unfinished_enterprise: int = Field(default=200_000, ge=1)
+    """Most unfinished tasks (PENDING + QUEUED + PROCESSING) an account may hold, per plan: bulk
+    create beyond it answers 429 and writes nothing (usage plans throttle requests, not work)."""
+    ceiling_retry_after_seconds: int = Field(default=60, ge=1, le=3600)
+
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "taskapi-local"
     jwt_audience: str = "taskapi"
@@ -60,6 +71,22 @@ class Settings(BaseSettings):
         if self.environment == "aws" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             return None
         return "HS256"
+
+
+PLANS: tuple[str, ...] = ("free", "standard", "enterprise")
+
+
+def max_unfinished_tasks(settings: Settings, plan: str | None) -> int:
+    limits = {
+        "free": settings.max_unfinished_free,
+        "standard": settings.max_unfinished_standard,
+        "enterprise": settings.max_unfinished_enterprise,
+    }
+    return limits.get(plan or settings.default_plan, limits[settings.default_plan])
+
+
+def usage_plan_name(settings: Settings, plan: str) -> str:
+    return f"{settings.stack_name}-{plan}"
 
 
 @lru_cache(maxsize=1)

@@ -13,3 +13,7 @@ class Principal:
     account_id: str
     user_id: str
     auth_method: AuthMethod
+    plan: str | None = None
+    """The usage plan the caller is metered on (free, standard, enterprise); None when the
+    credentials do not say (a bearer token verified outside API Gateway): the account's
+    enrolment, or the default plan, applies."""
