@@ -1,0 +1,27 @@
+"""Endpoints under /api/tasks/queue and /api/tasks/requeue-pending."""
+
+from __future__ import annotations
+
+from taskapi.client.base import BaseClient
+from taskapi.models.responses import ProcessPendingOut, QueueRestartOut, QueueStatusOut, RequeuePendingOut
+
+
+class QueueEndpoints(BaseClient):
+    def queue_status(self) -> QueueStatusOut:
+        """GET /api/tasks/queue/status: queue depths, whether processing is active, and the
+        account's PENDING / QUEUED / PROCESSING tasks."""
+        return self._call("GET", "/api/tasks/queue/status", QueueStatusOut, idempotent=True)
+
+    def queue_restart(self) -> QueueRestartOut:
+        """POST /api/tasks/queue/restart: enable processing (idempotent: enabling twice is once)."""
+        return self._call("POST", "/api/tasks/queue/restart", QueueRestartOut, idempotent=True)
+
+    def queue_process_pending(self) -> ProcessPendingOut:
+        """POST /api/tasks/queue/process-pending: queue the account's PENDING tasks (up to 1000).
+        Retried: a second call finds them QUEUED and does nothing more."""
+        return self._call("POST", "/api/tasks/queue/process-pending", ProcessPendingOut, idempotent=True)
+
+    def requeue_pending(self) -> RequeuePendingOut:
+        """POST /api/tasks/requeue-pending: process-pending, plus a new message for QUEUED tasks
+        whose message is presumed lost. Retried: a duplicate message is acknowledged without work."""
+        return self._call("POST", "/api/tasks/requeue-pending", RequeuePendingOut, idempotent=True)
