@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from taskapi import aws
 from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
+from taskapi.auth.gateway import ApiGatewayUsagePlans, UsagePlanGateway
 from taskapi.queueing.control import LambdaProcessingControl, LocalProcessingControl, ProcessingControl
 from taskapi.queueing.queues import SqsTaskQueue, TaskQueue
 from taskapi.results import ResultStore, S3ResultStore
@@ -27,6 +28,12 @@ def get_repository() -> TaskRepository:
 @lru_cache(maxsize=1)
 def get_key_store() -> ApiKeyStore:
     return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
+
+
+@lru_cache(maxsize=1)
+def get_usage_plans() -> UsagePlanGateway:
+    """API Gateway's usage plans of this stack (operator commands attach keys to them)."""
+    return ApiGatewayUsagePlans(aws.client("apigateway"), get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -65,5 +72,13 @@ def get_processor() -> Processor:
 
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack switch endpoints)."""
-    for factory in (get_repository, get_key_store, get_queue, get_results, get_processing_control, get_processor):
+    for factory in (
+        get_repository,
+        get_key_store,
+        get_usage_plans,
+        get_queue,
+        get_results,
+        get_processing_control,
+        get_processor,
+    ):
         factory.cache_clear()
