@@ -1,0 +1,1 @@
+"""Helpers shared by several test suites (not fixtures: import what you need)."""
