@@ -1,9 +1,10 @@
 """Create the template's resources on moto (or any AWS endpoint): the same code builds the
 local stack and the test fixtures, so the schema exists once, in template.yaml.
 
-Tables (with their indexes), queues (with redrive policies), buckets, and — because the local
-stack has no Lambda service — one SSM parameter per SQS event source mapping, which the local
-pollers and the queue restart/pause controls share."""
+Tables (with their indexes), queues (with redrive policies), buckets, API Gateway usage plans
+(name, throttle and quota; without API stages, as the local stack has no REST API), and — because
+the local stack has no Lambda service — one SSM parameter per SQS event source mapping, which the
+local pollers and the queue restart/pause controls share."""
 
 from __future__ import annotations
 
@@ -75,6 +76,52 @@ def sqs_event_mappings(template: dict[str, Any], names: LocalNames, refs: dict[s
     return mappings
 
 
+def usage_plan_definitions(template: dict[str, Any], names: LocalNames) -> dict[str, dict[str, Any]]:
+    """CreateUsagePlan arguments for each AWS::ApiGateway::UsagePlan, keyed by logical id: its
+    resolved name, throttle and quota (parameter defaults). ApiStages are left out: locally no
+    REST API exists to attach them to."""
+    definitions = {}
+    for logical_id, resource in resources(template, "AWS::ApiGateway::UsagePlan").items():
+        raw = resource.get("Properties", {})
+        props = resolve(
+            {key: raw[key] for key in ("UsagePlanName", "Description", "Throttle", "Quota") if key in raw},
+            template,
+            names,
+        )
+        args: dict[str, Any] = {"name": props.get("UsagePlanName", names.physical_name(logical_id))}
+        if props.get("Description"):
+            args["description"] = str(props["Description"])
+        if "Throttle" in props:
+            throttle = props["Throttle"]
+            args["throttle"] = {}
+            if "RateLimit" in throttle:
+                args["throttle"]["rateLimit"] = float(throttle["RateLimit"])
+            if "BurstLimit" in throttle:
+                args["throttle"]["burstLimit"] = int(throttle["BurstLimit"])
+        if "Quota" in props:
+            quota = props["Quota"]
+            args["quota"] = {"limit": int(quota["Limit"]), "period": str(quota["Period"])}
+            if "Offset" in quota:
+                args["quota"]["offset"] = int(quota["Offset"])
+        definitions[logical_id] = args
+    return definitions
+
+
+def _create_usage_plans(apigateway: Any, definitions: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Create the usage plans missing by name; answers logical id -> usage plan id."""
+    existing = {
+        plan["name"]: plan["id"]
+        for page in apigateway.get_paginator("get_usage_plans").paginate()
+        for plan in page.get("items", [])
+    }
+    ids = {}
+    for logical_id, args in definitions.items():
+        if args["name"] not in existing:
+            existing[args["name"]] = apigateway.create_usage_plan(**args)["id"]
+        ids[logical_id] = existing[args["name"]]
+    return ids
+
+
 def _create_bucket(s3: Any, name: str, region: str, props: dict[str, Any]) -> None:
     try:
         if region == "us-east-1":
@@ -100,7 +147,7 @@ def _create_bucket(s3: Any, name: str, region: str, props: dict[str, Any]) -> No
 
 def provision(session: Any, names: LocalNames | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
     """Create what the template declares, keeping what exists (a paused mapping stays paused).
-    Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name)."""
+    Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name, usage plan id)."""
     names = names or LocalNames()
     template = template or load_template()
     refs: dict[str, str] = {}
@@ -131,6 +178,10 @@ def provision(session: Any, names: LocalNames | None = None, template: dict[str,
             name = names.bucket_name(logical_id)
             _create_bucket(s3, name, names.region, resolve(resource.get("Properties", {}), template, names))
             refs[logical_id] = name
+
+    plans = usage_plan_definitions(template, names)
+    if plans:
+        refs.update(_create_usage_plans(session.client("apigateway", region_name=names.region), plans))
 
     mappings = sqs_event_mappings(template, names, refs)
     if mappings:
