@@ -1,10 +1,10 @@
 """Create the template's resources on moto (or any AWS endpoint): the same code builds the
 local stack and the test fixtures, so the schema exists once, in template.yaml.
 
-Tables (with their indexes), queues (with redrive policies), buckets, API Gateway usage plans
-(name, throttle and quota; without API stages, as the local stack has no REST API), and — because
-the local stack has no Lambda service — one SSM parameter per SQS event source mapping, which the
-local pollers and the queue restart/pause controls share."""
+Tables (with their indexes), queues (with redrive policies), buckets (with their notifications to
+queues), API Gateway usage plans (name, throttle and quota; without API stages, as the local stack
+has no REST API), and — because the local stack has no Lambda service — one SSM parameter per SQS
+event source mapping, which the local pollers and the queue restart/pause controls share."""
 
 from __future__ import annotations
 
@@ -143,6 +143,41 @@ def _create_bucket(s3: Any, name: str, region: str, props: dict[str, Any]) -> No
         s3.put_bucket_versioning(
             Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
         )
+    notifications = bucket_notifications(props)
+    if notifications and _queue_targets(s3.get_bucket_notification_configuration(Bucket=name)) != _queue_targets(
+        notifications
+    ):
+        # Only when it differs: S3 (and moto) send an s3:TestEvent to each queue on every put.
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=notifications)
+
+
+def bucket_notifications(props: dict[str, Any]) -> dict[str, Any]:
+    """PutBucketNotificationConfiguration's argument for a bucket's resolved NotificationConfiguration
+    (its QueueConfigurations: the only kind the template uses); {} when it has none."""
+    queues = []
+    for entry in props.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
+        queue: dict[str, Any] = {"QueueArn": entry["Queue"], "Events": [entry["Event"]]}
+        rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        if rules:
+            queue["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+        queues.append(queue)
+    return {"QueueConfigurations": queues} if queues else {}
+
+
+def _queue_targets(configuration: dict[str, Any]) -> set[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
+    return {
+        (
+            queue["QueueArn"],
+            tuple(sorted(queue.get("Events", []))),
+            tuple(
+                sorted(
+                    (rule["Name"].lower(), rule["Value"])
+                    for rule in queue.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+                )
+            ),
+        )
+        for queue in configuration.get("QueueConfigurations", [])
+    }
 
 
 def provision(session: Any, names: LocalNames | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
