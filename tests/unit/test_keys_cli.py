@@ -51,8 +51,7 @@ def test_create_prints_the_key_once_on_the_last_line_and_enrols_the_account(caps
     assert gateway.value_of(record.gateway_key_id) == key
     assert notes == [
         "Enrolled account acme on plan standard for bearer-token metering.",
-        f"Created key {record.display_prefix} for account acme on plan standard; store it now, "
-        "it is not shown again:",
+        f"Created key {record.display_prefix} for account acme on plan standard; store it now, it is not shown again:",
     ]
 
 
