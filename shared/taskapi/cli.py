@@ -17,6 +17,19 @@
     taskapi queue resume                    let it consume them again
     taskapi queue status                    whether it consumes them, mapping by mapping
 
+User commands, over HTTP to the API (the client extra: httpx, rich; taskapi.client.cli documents
+their options, output and exit codes):
+
+    taskapi submit FILE [--group G]         create the tasks of a JSONL, JSON or CSV file, with a
+                                            progress bar and a summary (rows, created, existing, invalid)
+    taskapi watch [--group G | --source S ... | --ids ID ...]
+                                            live counts by status and task type until every task is final
+    taskapi cancel SELECTOR [--reason TEXT] cancel the matching open tasks
+    taskapi regenerate SELECTOR [--force] [--keep-results]
+                                            start a new attempt of the matching tasks
+    taskapi tasks [filters] [--limit N | --all] [--json]
+                                            list tasks as a table or JSON lines
+
 AWS_ENDPOINT_URL points it at the local stack (e.g. http://127.0.0.1:4566), like boto3 itself.
 The queue commands act on the processor's event source mappings: in AWS (TASKAPI_ENVIRONMENT=aws,
 TASKAPI_PROCESSOR_FUNCTION) through Lambda, on the local stack through the mapping states its
@@ -147,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     resume.set_defaults(handler=_queue_resume)
     status = queue_commands.add_parser("status", help="whether the processor consumes its queues")
     status.set_defaults(handler=_queue_status)
+
+    try:  # imported here, so that the operator commands run without the client extra
+        from taskapi.client.cli import register as register_user_commands
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("httpx", "rich"):
+            raise
+    else:
+        register_user_commands(commands)
     return parser
 
 
@@ -417,4 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m taskapi.cli`: run the imported module's main, whose CommandFailed is the one the
+    # user commands (taskapi.client.cli) raise.
+    from taskapi.cli import main as imported_main
+
+    sys.exit(imported_main())
