@@ -63,10 +63,14 @@ def apigw_event(
     query: dict[str, str] | None = None,
     body: Any = None,
     resource: str = "/api/{proxy+}",
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as the v1 stage delivers it to the API function."""
+    """An API Gateway REST proxy event, as the v1 stage delivers it to the API function; with
+    `authorizer`, the context a Lambda authorizer answered (plus what API Gateway adds)."""
     event = json.loads((EVENTS / "apigw_rest_proxy.json").read_text())
     all_headers = {**event["headers"], **(headers or {})}
+    if body is not None and not any(name.lower() == "content-type" for name in all_headers):
+        all_headers["Content-Type"] = "application/json"
     event.update(
         resource=resource,
         path=path,
@@ -78,7 +82,40 @@ def apigw_event(
         body=None if body is None else json.dumps(body),
     )
     event["requestContext"].update(httpMethod=method, path=f"/v1{path}", resourcePath=resource)
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = {
+            **authorizer,
+            "principalId": authorizer.get("user_id", "anonymous"),
+            "integrationLatency": 12,
+        }
     return event
+
+
+def authorizer_event(
+    method: str = "GET",
+    path: str = "/api/tasks",
+    *,
+    headers: dict[str, str] | None = None,
+    multi_value_headers: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST REQUEST authorizer event for the v1 stage."""
+    proxy = apigw_event(method, path, headers=headers)
+    if multi_value_headers is not None:
+        proxy["multiValueHeaders"] = {**proxy["multiValueHeaders"], **multi_value_headers}
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:abc123/v1/{method}{path}",
+        "resource": proxy["resource"],
+        "path": path,
+        "httpMethod": method,
+        "headers": proxy["headers"],
+        "multiValueHeaders": proxy["multiValueHeaders"],
+        "queryStringParameters": {},
+        "multiValueQueryStringParameters": {},
+        "pathParameters": proxy["pathParameters"],
+        "stageVariables": {},
+        "requestContext": proxy["requestContext"],
+    }
 
 
 @dataclass
@@ -91,3 +128,10 @@ class LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 29_000
+
+
+def all_tasks():
+    """Filters matching every task of an account."""
+    from taskapi.store.base import TaskFilters
+
+    return TaskFilters()

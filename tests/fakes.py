@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
+from taskapi import wiring
 from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
 from taskapi.engines import get_engine
 from taskapi.http import deps
@@ -16,6 +17,8 @@ from taskapi.queueing.queues import InMemoryTaskQueue
 from taskapi.results import InMemoryResultStore
 from taskapi.services.processing import Processor
 from taskapi.store.memory import InMemoryTaskRepository
+from taskapi.uploads.files import InMemoryUploadFiles
+from taskapi.uploads.store import InMemoryUploadStore
 
 
 class Clock:
@@ -39,6 +42,8 @@ class Fakes:
     queue: InMemoryTaskQueue = field(default_factory=InMemoryTaskQueue)
     results: InMemoryResultStore = field(default_factory=InMemoryResultStore)
     control: InMemoryProcessingControl = field(default_factory=InMemoryProcessingControl)
+    uploads: InMemoryUploadStore = field(default_factory=InMemoryUploadStore)
+    upload_files: InMemoryUploadFiles = field(default_factory=InMemoryUploadFiles)
 
     def install(self, app: FastAPI) -> FastAPI:
         app.dependency_overrides[deps.get_repository] = lambda: self.repo
@@ -46,10 +51,12 @@ class Fakes:
         app.dependency_overrides[deps.get_queue] = lambda: self.queue
         app.dependency_overrides[deps.get_results] = lambda: self.results
         app.dependency_overrides[deps.get_processing_control] = lambda: self.control
+        app.dependency_overrides[wiring.get_upload_store] = lambda: self.uploads
+        app.dependency_overrides[wiring.get_upload_files] = lambda: self.upload_files
         return app
 
-    def api_key(self, account_id: str) -> dict[str, str]:
-        key, record = generate_key(account_id)
+    def api_key(self, account_id: str, plan: str = "free") -> dict[str, str]:
+        key, record = generate_key(account_id, plan)
         self.keys.put(record)
         return {"X-API-Key": key}
 

@@ -37,5 +37,13 @@ class Forbidden(TaskApiError):
     """Credentials verify but do not grant the requested account."""
 
 
+class TooManyRequests(TaskApiError):
+    """The account may not take on more work now; the same call may succeed after retry_after."""
+
+    def __init__(self, detail: Any, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class Retryable(TaskApiError):
     """A dependency throttled or failed transiently; the same call may succeed later."""

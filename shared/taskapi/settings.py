@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     dlq_url_normal: str = ""
     dlq_url_low: str = ""
     results_bucket: str = "taskapi-local-resultsbucket"
+    uploads_table: str = "taskapi-local-UploadsTable"
+    uploads_bucket: str = "taskapi-local-uploadsbucket"
+    upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    """Largest file a presigned upload accepts."""
+    upload_url_expiry_seconds: int = Field(default=900, ge=60, le=7 * 86400)
     processor_function: str = "taskapi-local-processor"
     local_mappings_parameter_prefix: str = "/taskapi-local/event-source-mappings"
     """Locally (no Lambda service) the pollers' mapping states live in SSM parameters here."""

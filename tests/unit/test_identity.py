@@ -46,15 +46,18 @@ def sign(payload, secret=DEV_JWT_SECRET, algorithm="HS256"):
 
 
 # ------------------------------------------------------------------ API keys
-def test_api_key_names_its_account_and_ignores_x_account_id(store):
+def test_api_key_names_its_account_and_refuses_an_x_account_id_naming_another(store):
     key, record = generate_key("acct_a")
     store.put(record)
-    principal = by_key(key, store, account_header="acct_b")
-    assert (principal.account_id, principal.user_id, principal.auth_method) == (
-        "acct_a",
-        "api_key_user_acct_a",
-        "api_key",
-    )
+    for header in (None, "", "acct_a"):
+        principal = by_key(key, store, account_header=header)
+        assert (principal.account_id, principal.user_id, principal.auth_method) == (
+            "acct_a",
+            "api_key_user_acct_a",
+            "api_key",
+        )
+    with pytest.raises(Forbidden, match="only for its own account"):
+        by_key(key, store, account_header="acct_b")
 
 
 def test_only_the_hash_is_stored_and_the_secret_has_256_bits(store):

@@ -12,7 +12,7 @@ TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = resources(TEMPLATE, "AWS::Serverless::Function")
 QUEUES = resources(TEMPLATE, "AWS::SQS::Queue")
-TASK_QUEUES = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"]}
+TASK_QUEUES = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"] and name.startswith("Tasks")}
 PARAMS = TEMPLATE["Parameters"]
 
 
@@ -85,3 +85,78 @@ def test_no_policy_grants_full_access_and_every_function_logs_with_retention():
     for function in FUNCTIONS.values():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---------------------------------------------------------------- gateway identity
+API = RESOURCES["TaskApi"]["Properties"]
+BODY = API["DefinitionBody"]
+AUTHORIZER = BODY["components"]["securitySchemes"]["TaskAuthorizer"]["x-amazon-apigateway-authorizer"]
+USAGE_PLANS = resources(TEMPLATE, "AWS::ApiGateway::UsagePlan")
+
+
+def test_the_api_meters_callers_by_the_key_its_authorizer_names():
+    assert BODY["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    assert AUTHORIZER["type"] == "request"
+    assert "AuthorizerFunction.Arn" in AUTHORIZER["authorizerUri"]["Fn::Sub"]
+    (security,) = BODY["paths"]["/api/{proxy+}"]["x-amazon-apigateway-any-method"]["security"]
+    assert security == {"TaskAuthorizer": [], "UsagePlanKey": []}  # authorizer AND API key required
+    for public in ("/health", "/openapi.json", "/docs"):
+        assert BODY["paths"][public]["get"]["security"] == []
+
+
+def test_authorizer_caching_is_keyed_on_every_header_the_decision_reads():
+    """A cached Allow for one account must never answer a request for another: the cache key
+    holds the credentials and X-Account-ID. With the cache off there are no identity sources,
+    since API Gateway answers 401 by itself when one is missing (API key callers send no
+    Authorization, bearer callers no X-API-Key)."""
+    assert AUTHORIZER["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    condition, cached, uncached = AUTHORIZER["identitySource"]["Fn::If"]
+    assert TEMPLATE["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuthorizerCacheTtlSeconds"}, 0]}]}
+    sources = {s.strip() for s in cached.split(",")}
+    assert sources == {f"method.request.header.{h}" for h in ("Authorization", "X-API-Key", "X-Account-ID")}
+    assert uncached == {"Ref": "AWS::NoValue"}
+    ttl = PARAMS["AuthorizerCacheTtlSeconds"]
+    assert (int(ttl["MinValue"]), int(ttl["MaxValue"])) == (0, 3600)
+
+
+def test_the_authorizer_reads_the_key_store_and_nothing_else():
+    authorizer = FUNCTIONS["AuthorizerFunction"]["Properties"]
+    assert authorizer["Policies"] == [{"DynamoDBReadPolicy": {"TableName": {"Ref": "ApiKeysTable"}}}]
+    assert timeout_of("AuthorizerFunction") <= 10
+
+
+def test_there_is_a_usage_plan_per_plan_with_rate_burst_and_quota_parameters():
+    names = {p["Properties"]["UsagePlanName"]["Fn::Sub"] for p in USAGE_PLANS.values()}
+    assert names == {"${AWS::StackName}-free", "${AWS::StackName}-standard", "${AWS::StackName}-enterprise"}
+    for logical_id, plan in USAGE_PLANS.items():
+        prefix = logical_id.removesuffix("UsagePlan")
+        props = plan["Properties"]
+        assert props["Throttle"] == {
+            "RateLimit": {"Ref": f"{prefix}RateLimit"},
+            "BurstLimit": {"Ref": f"{prefix}BurstLimit"},
+        }
+        assert props["Quota"] == {"Limit": {"Ref": f"{prefix}QuotaLimit"}, "Period": {"Ref": f"{prefix}QuotaPeriod"}}
+        assert props["ApiStages"] == [{"ApiId": {"Ref": "TaskApi"}, "Stage": {"Ref": "TaskApi.Stage"}}]
+        ceiling = f"TASKAPI_MAX_UNFINISHED_{prefix.upper()}"
+        assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"][ceiling] == {
+            "Ref": f"{prefix}MaxUnfinishedTasks"
+        }
+
+
+def test_gateway_errors_answer_json_detail_like_the_app():
+    responses = API["GatewayResponses"]
+    assert responses["UNAUTHORIZED"]["StatusCode"] == 401
+    assert responses["ACCESS_DENIED"]["StatusCode"] == 403
+    assert responses["THROTTLED"]["StatusCode"] == 429
+    assert responses["QUOTA_EXCEEDED"]["StatusCode"] == 429
+    assert "Retry-After" in responses["THROTTLED"]["ResponseParameters"]["Headers"]
+    for name, response in responses.items():
+        template = response["ResponseTemplates"]["application/json"]
+        rendered = template.replace("$context.error.messageString", '"x"').replace("$context.authorizer.detail", "x")
+        assert set(json.loads(rendered)) == {"detail"}, name
+
+
+def test_api_gateway_may_invoke_the_api_and_the_authorizer():
+    permissions = resources(TEMPLATE, "AWS::Lambda::Permission")
+    targets = {p["Properties"]["FunctionName"]["Ref"] for p in permissions.values()}
+    assert {"ApiFunction", "AuthorizerFunction"} <= targets

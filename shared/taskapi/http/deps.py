@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from taskapi.auth.api_keys import ApiKeyStore
-from taskapi.auth.identity import authenticate
+from taskapi.auth.identity import authenticate, from_context, plan_of
 from taskapi.auth.principal import Principal
 from taskapi.queueing.control import ProcessingControl
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore
-from taskapi.settings import Settings, get_settings
+from taskapi.services.tasks import Ceiling
+from taskapi.settings import Settings, get_settings, max_unfinished_tasks
 from taskapi.store.base import TaskRepository
 from taskapi.wiring import get_key_store, get_processing_control, get_queue, get_repository, get_results
 
@@ -23,6 +24,7 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT whose `accounts` claim
 
 
 def get_principal(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     key_store: Annotated[ApiKeyStore, Depends(get_key_store)],
     api_key: Annotated[str | None, Security(_api_key)] = None,
@@ -31,6 +33,12 @@ def get_principal(
         str | None, Header(description="With a bearer token: the account to act for. Ignored with an API key.")
     ] = None,
 ) -> Principal:
+    # Behind API Gateway the authorizer has verified the credentials: Mangum hands over its event.
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict):
+        principal = from_context((event.get("requestContext") or {}).get("authorizer"))
+        if principal is not None:
+            return principal
     authorization = f"{bearer.scheme} {bearer.credentials}" if bearer else None
     return authenticate(
         authorization=authorization,
@@ -42,6 +50,18 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_ceiling(
+    principal: PrincipalDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+    key_store: Annotated[ApiKeyStore, Depends(get_key_store)],
+) -> Ceiling:
+    plan = plan_of(principal, key_store, settings)
+    return Ceiling(max_unfinished_tasks(settings, plan), settings.ceiling_retry_after_seconds)
+
+
+CeilingDep = Annotated[Ceiling, Depends(get_ceiling)]
 RepositoryDep = Annotated[TaskRepository, Depends(get_repository)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 ResultsDep = Annotated[ResultStore, Depends(get_results)]

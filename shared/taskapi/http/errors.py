@@ -20,6 +20,7 @@ STATUS_BY_ERROR: dict[type[errors.TaskApiError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooManyItems: 413,
+    errors.TooManyRequests: 429,
     errors.Retryable: 503,
 }
 
@@ -46,6 +47,8 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": "1"}
+        if isinstance(exc, errors.TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         return JSONResponse({"detail": jsonable_encoder(exc.detail)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from taskapi.http.deps import ControlDep, PrincipalDep, QueueDep, RepositoryDep, ResultsDep, SettingsDep
+from taskapi.http.deps import (
+    CeilingDep,
+    ControlDep,
+    PrincipalDep,
+    QueueDep,
+    RepositoryDep,
+    ResultsDep,
+    SettingsDep,
+)
 from taskapi.models import limits
 from taskapi.models.domain import Priority, Task, TaskStatus, TaskType
 from taskapi.models.requests import BulkCancelRequest, BulkCreateRequest, BulkRegenerateRequest, TaskCreate
@@ -38,6 +46,14 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
     400: {"model": ErrorOut, "description": "The body is not JSON (There was an error parsing the body)"},
+}
+CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **BODY_ERRORS,
+    429: {
+        "model": ErrorOut,
+        "description": "The account's unfinished tasks would exceed its plan's ceiling; nothing was written. "
+        "Retry-After says when to try again.",
+    },
 }
 LIST_ERRORS = {**AUTH_ERRORS, 400: {"model": ErrorOut, "description": "next_token does not fit this request"}}
 MAX_SKIP = 10_000
@@ -112,7 +128,7 @@ def _out(task: Task, results: ResultStore) -> TaskOut:
 @router.post(
     "/bulk",
     response_model=list[TaskOut],
-    responses={**BODY_ERRORS, 413: {"model": ErrorOut, "description": "More than 100 tasks"}},
+    responses={**CREATE_ERRORS, 413: {"model": ErrorOut, "description": "More than 100 tasks"}},
     summary="Create up to 100 tasks",
 )
 def create_bulk(
@@ -121,21 +137,24 @@ def create_bulk(
     repository: RepositoryDep,
     queue: QueueDep,
     results: ResultsDep,
+    ceiling: CeilingDep,
 ) -> list[TaskOut]:
     """Creates the tasks whose ids are new and queues those with request_data; an id that already
-    exists in the account is answered as stored (idempotent). Answers every task in request order."""
-    return [_out(t, results) for t in task_service.create_bulk(repository, queue, principal, body)]
+    exists in the account is answered as stored (idempotent). Answers every task in request order.
+    An account holds at most its plan's number of unfinished tasks: beyond it, 429 and nothing written."""
+    return [_out(t, results) for t in task_service.create_bulk(repository, queue, principal, body, ceiling)]
 
 
-@router.post("", response_model=TaskOut, responses=BODY_ERRORS, summary="Create one task")
+@router.post("", response_model=TaskOut, responses=CREATE_ERRORS, summary="Create one task")
 def create_one(
     body: Annotated[TaskCreate, Body()],
     principal: PrincipalDep,
     repository: RepositoryDep,
     queue: QueueDep,
     results: ResultsDep,
+    ceiling: CeilingDep,
 ) -> TaskOut:
-    (task,) = task_service.create_tasks(repository, queue, principal, [body])
+    (task,) = task_service.create_tasks(repository, queue, principal, [body], ceiling=ceiling)
     return _out(task, results)
 
 

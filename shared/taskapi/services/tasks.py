@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from taskapi.auth.principal import Principal
-from taskapi.errors import NotFound
-from taskapi.models.domain import Task, TaskEvent, TaskType, isoformat, utc_now
+from taskapi.errors import NotFound, TooManyRequests
+from taskapi.models.domain import Task, TaskEvent, TaskStatus, TaskType, isoformat, utc_now
 from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, TaskCreate
 from taskapi.observability import logger, metrics
 from taskapi.queueing.queues import TaskQueue
@@ -18,6 +18,37 @@ from taskapi.services.queueing import enqueue, key_of
 from taskapi.store.base import TaskFilters, TaskRepository
 
 PENDING_EVENT = "Task pending"
+UNFINISHED = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The most unfinished tasks (PENDING + QUEUED + PROCESSING) an account may hold."""
+
+    max_unfinished: int
+    retry_after_seconds: int
+
+
+def ensure_room(repository: TaskRepository, principal: Principal, new_tasks: int, ceiling: Ceiling) -> None:
+    """TooManyRequests unless the account can take new_tasks more unfinished tasks. Counting
+    stops at the ceiling. Checked before writing, so concurrent requests can overshoot it by
+    at most their own tasks; ids that turn out to exist already are counted as new."""
+    room = ceiling.max_unfinished - new_tasks
+    unfinished = (
+        0 if room < 0 else repository.count(principal.account_id, TaskFilters(statuses=UNFINISHED), at_most=room + 1)
+    )
+    if room < 0 or unfinished > room:
+        logger.info(
+            "unfinished-task ceiling reached",
+            extra={"unfinished_at_least": unfinished, "requested_count": new_tasks, "ceiling": ceiling.max_unfinished},
+        )
+        metrics.add_metric(name="CeilingRefusals", unit="Count", value=1)
+        raise TooManyRequests(
+            f"Account {principal.account_id} may hold at most {ceiling.max_unfinished} unfinished tasks "
+            f"(PENDING, QUEUED or PROCESSING) on its plan; {new_tasks} more would exceed it. "
+            "Retry when some have finished, or cancel some.",
+            retry_after_seconds=ceiling.retry_after_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,11 +86,15 @@ def create_tasks(
     principal: Principal,
     specs: Sequence[TaskCreate],
     shared: SharedVideoSettings | None = None,
+    ceiling: Ceiling | None = None,
 ) -> list[Task]:
     """Create every task whose id is new in the account and queue those with request_data;
     answer all of them in request order.
 
-    An id that already exists is answered as stored: nothing about it is rewritten."""
+    An id that already exists is answered as stored: nothing about it is rewritten. With a
+    ceiling, nothing is written when the account has no room for every task of the request."""
+    if ceiling is not None:
+        ensure_room(repository, principal, len(specs), ceiling)
     now = isoformat(utc_now())
     shared = shared or SharedVideoSettings()
     candidates = [_new_task(principal, spec, shared, now) for spec in specs]
@@ -83,9 +118,13 @@ def create_tasks(
 
 
 def create_bulk(
-    repository: TaskRepository, queue: TaskQueue, principal: Principal, request: BulkCreateRequest
+    repository: TaskRepository,
+    queue: TaskQueue,
+    principal: Principal,
+    request: BulkCreateRequest,
+    ceiling: Ceiling | None = None,
 ) -> list[Task]:
-    return create_tasks(repository, queue, principal, request.tasks, shared=request)
+    return create_tasks(repository, queue, principal, request.tasks, shared=request, ceiling=ceiling)
 
 
 def get_task(repository: TaskRepository, principal: Principal, task_id: str) -> Task:

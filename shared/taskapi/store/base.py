@@ -68,7 +68,10 @@ class TaskRepository(Protocol):
         """Up to `want` matching tasks, newest first, whose created_sk sorts below `before`."""
         ...
 
-    def count(self, account_id: str, filters: TaskFilters) -> int: ...
+    def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
+        """Tasks matching the filters; with at_most, counting may stop once it reaches that many
+        (the answer is then at_most or more), so a ceiling check reads no more than the ceiling."""
+        ...
 
     def save(self, task: Task, *, expected_version: int) -> Task:
         """Replace the task if its stored version is still expected_version (else Conflict).

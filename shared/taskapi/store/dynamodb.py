@@ -391,10 +391,15 @@ class DynamoTaskRepository:
         merged = heapq.merge(*streams, key=lambda task: task.created_sk, reverse=True)
         return [task for task, _ in zip(merged, range(want), strict=False)]
 
-    def count(self, account_id: str, filters: TaskFilters) -> int:
+    def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         if filters.task_ids:
             return sum(1 for task in self.get_many(account_id, filters.task_ids).values() if filters.matches(task))
-        return sum(self._count(stream) for stream in self._plan(account_id, filters))
+        total = 0
+        for stream in self._plan(account_id, filters):
+            total += self._count(stream, None if at_most is None else at_most - total)
+            if at_most is not None and total >= at_most:
+                break
+        return total
 
     def open_tasks(self, status: TaskStatus, *, before: str, limit: int) -> list[tuple[str, str]]:
         """(account_id, task_id) of tasks in `status` since before `before`, oldest first, across
@@ -521,7 +526,19 @@ class DynamoTaskRepository:
             if yielded >= want:
                 return
 
-    def _count(self, stream: _Stream) -> int:
+    def _count(self, stream: _Stream, at_most: int | None = None) -> int:
+        """Select=COUNT over the stream's pages; with at_most (and no FilterExpression, where
+        items read = items counted) each page reads only what is still needed."""
         args = self._query_args(stream, None)
         args["Select"] = "COUNT"
-        return sum(answer.get("Count", 0) for answer in self._pages(args, None))
+        total = 0
+
+        def remaining() -> int:
+            return max(1, (at_most or 0) - total)
+
+        bounded = at_most is not None and "FilterExpression" not in args
+        for answer in self._pages(args, remaining if bounded else None):
+            total += answer.get("Count", 0)
+            if at_most is not None and total >= at_most:
+                break
+        return total

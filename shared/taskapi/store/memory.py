@@ -47,7 +47,7 @@ class InMemoryTaskRepository:
             tasks = [t for t in tasks if t.created_sk < before]
         return tasks[:want]
 
-    def count(self, account_id: str, filters: TaskFilters) -> int:
+    def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         return len(self._matching(account_id, filters))
 
     def save(self, task: Task, *, expected_version: int) -> Task:
