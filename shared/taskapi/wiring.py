@@ -15,9 +15,13 @@ from taskapi.results import ResultStore, S3ResultStore
 from taskapi.settings import dead_letter_queue_urls, get_settings, queue_urls
 from taskapi.store.base import TaskRepository
 from taskapi.store.dynamodb import DynamoTaskRepository
+from taskapi.uploads.dynamodb import DynamoUploadStore
+from taskapi.uploads.files import S3UploadFiles, UploadFiles
+from taskapi.uploads.store import UploadStore
 
-if TYPE_CHECKING:  # the API never loads the processor or the engines (cold start)
+if TYPE_CHECKING:  # the API never loads the processor, the engines or the ingest parsers (cold start)
     from taskapi.services.processing import Processor
+    from taskapi.uploads.ingest import Ingestor
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +74,31 @@ def get_processor() -> Processor:
     )
 
 
+@lru_cache(maxsize=1)
+def get_upload_store() -> UploadStore:
+    return DynamoUploadStore(aws.client("dynamodb"), get_settings().uploads_table)
+
+
+@lru_cache(maxsize=1)
+def get_upload_files() -> UploadFiles:
+    settings = get_settings()
+    return S3UploadFiles(aws.client("s3"), settings.uploads_bucket, settings.presign_expiry_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_ingestor() -> Ingestor:
+    from taskapi.uploads.ingest import Ingestor
+
+    return Ingestor(
+        uploads=get_upload_store(),
+        files=get_upload_files(),
+        repository=get_repository(),
+        queue=get_queue(),
+        key_store=get_key_store(),
+        settings=get_settings(),
+    )
+
+
 def reset() -> None:
     """Forget every cached adapter (tests and the local stack switch endpoints)."""
     for factory in (
@@ -80,5 +109,8 @@ def reset() -> None:
         get_results,
         get_processing_control,
         get_processor,
+        get_upload_store,
+        get_upload_files,
+        get_ingestor,
     ):
         factory.cache_clear()

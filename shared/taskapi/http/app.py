@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.http import errors
 from taskapi.http.routes import router
+from taskapi.http.uploads import router as uploads_router
 from taskapi.models.responses import HealthOut
 
 DESCRIPTION = """
@@ -35,6 +36,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.include_router(router)
+    app.include_router(uploads_router)
 
     @app.get("/health", response_model=HealthOut, tags=["health"], summary="Liveness, without credentials")
     def health() -> HealthOut:
