@@ -2,7 +2,7 @@
 talk to AWS instead). taskapi.cli registers them with `register(commands)`.
 
     taskapi submit FILE [--group G] [--format jsonl|json|csv] [--upload-threshold N|Nrows|NKB|NMB]
-                        [--dry-run]
+                        [--timeout SECONDS] [--dry-run]
     taskapi watch [SELECTOR] [--type T] [--interval SECONDS] [--timeout SECONDS]
     taskapi cancel SELECTOR [--status S] [--type T] [--reason TEXT] [--dry-run]
     taskapi regenerate SELECTOR [--status S] [--type T] [--force] [--keep-results] [--dry-run]
@@ -17,35 +17,50 @@ A flag wins over the environment; an API key and a token given at the same level
 --plain prints plain lines and aligned columns; it is also the output whenever stdout is not a
 terminal (CI logs, pipes), since rich would show a progress bar or live table there only at the end.
 
-Exit codes (those of taskapi.cli): 0 done; 1 failed — the API refused or could not be reached,
-`submit` left invalid rows unsent, `watch` saw a task end FAILED or timed out, or no task matched
-it; 2 invalid arguments or missing credentials.
+Exit codes (those of taskapi.cli): 0 done; 1 failed — the API or the bucket refused, or could not
+be reached; `submit` saw invalid rows (the valid ones are created) or its upload FAILED; `watch`
+saw a task end FAILED, timed out, or nothing matched; 2 invalid arguments or missing credentials;
+130 interrupted (Ctrl-C: the tasks or the upload go on).
 
 submit
     The file is parsed and validated locally by taskapi.ingest.rows, the parser the ingest function
-    runs, so a row is judged as an upload would judge it. Invalid rows are reported (row, field,
-    message) and never sent; a file that cannot be read as a whole (FileInvalid) sends nothing.
-    Files up to the threshold (default 1000 rows) go through POST /api/tasks/bulk, 100 rows per
-    call; larger ones through an upload.
-    A row without task_id gets taskapi.ingest.rows.derived_task_id over a digest of the file's bytes
-    and --group, so submitting the same file again creates nothing twice (its rows are "existing");
-    a task_id repeated in the file is sent once and its later rows count as existing, as ingest
-    answers them. --group G sets task_source_group_id on rows that have none. "existing" is known
-    from GET /api/tasks?task_ids=... before each chunk (one extra GET per 100 rows; a chunk that
-    exists already is not sent). A failed call stops the submit after printing what was done: run
-    the same command again to finish.
+    runs (for JSON Lines with its check of the first line too), so a row is judged as an upload
+    would judge it. The format comes from the extension (.jsonl/.ndjson, .json, .csv) or --format.
+    Files up to --upload-threshold (default 1000 rows; or a size: 512KB, 5MB) go through bulk
+    calls; larger ones through an upload. Deciding reads at most threshold + 1 rows (or only the
+    file's size), so a large file is not parsed whole before it is sent.
+    Bulk calls: every row is read first; a file that cannot be read as a whole (FileInvalid) sends
+    nothing, invalid rows are reported (row, field, message) and never sent, valid ones go 100 per
+    POST /api/tasks/bulk. A row without task_id gets taskapi.ingest.rows.derived_task_id over a
+    digest of the file's bytes and --group, so submitting the same file again creates nothing twice
+    (its rows are "existing"); a task_id repeated in the file is sent once and its later rows count
+    as existing, as ingest answers them. --group G sets task_source_group_id on rows that have
+    none. "existing" is known from GET /api/tasks?task_ids=... before each chunk (one extra GET per
+    100 rows; a chunk that exists already is not sent). A failed call stops the submit after
+    printing what was done: run the same command again to finish.
+    Upload: POST /api/uploads (format, --group, the file's name), the file POSTed to the presigned
+    URL (streamed from disk; refused locally when it is empty or above the upload's max_bytes),
+    then GET /api/uploads/{id} every 2 seconds until COMPLETED or FAILED (--timeout: stop waiting,
+    exit 1, the upload goes on). Progress bars: bytes uploaded, then rows ingested. The ingest
+    function validates every row and derives missing ids from its upload id, so the same file
+    uploaded twice creates its tasks twice (unlike bulk calls). The summary gives the upload id, its
+    counts, error and report URL, and lists the first invalid rows read from the report.
 watch
     Counts by status (GET /api/tasks/count/total with status=..., one call per status) and per task
     type (task_type=...: only for the types present, only for statuses whose overall count is not 0,
-    and the last type by subtraction), every --interval seconds, until no task is PENDING, QUEUED
-    or PROCESSING (confirmed by one count of the three together). Exit 0 when every task ended
-    COMPLETED or CANCELLED, 1 when any ended FAILED (so `taskapi watch --group g && ...` goes on
-    only after a clean run), 1 when nothing matches, 1 on --timeout.
+    and the last type by subtraction), every --interval seconds (default 5), until no task is
+    PENDING, QUEUED or PROCESSING (confirmed by one count of the three together). Exit 0 when every
+    task ended COMPLETED or CANCELLED, 1 when any ended FAILED (so `taskapi watch --group g && ...`
+    goes on only after a clean run), 1 when nothing matches, 1 on --timeout.
 cancel / regenerate
     A selector is required. cancel acts on the open tasks (PENDING, QUEUED, PROCESSING) unless
     --status says otherwise; regenerate on every matching task (the API skips QUEUED ones, and
     PROCESSING ones without --force). --keep-results sends reset_to_pending=false (the previous
-    result stays visible until the new attempt replaces it). --dry-run only counts.
+    result stays visible until the new attempt replaces it). --dry-run only counts. The summary
+    counts matched, acted on, skipped and not found tasks, and groups the skipped by reason.
+tasks
+    Newest first, 100 per request; --limit (default 50) or --all. A table (id, type, status,
+    progress, group, updated) with "N of TOTAL tasks", or --json: one API task object per line.
 """
 
 from __future__ import annotations
@@ -63,7 +78,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final, TextIO
 
 import httpx
 from pydantic import ValidationError
@@ -77,11 +92,14 @@ from taskapi.cli import EXIT_FAILED, EXIT_USAGE, CommandFailed
 from taskapi.client.api import TaskApiClient
 from taskapi.client.errors import TaskApiError, Unauthorized
 from taskapi.client.tasks import TaskFilterArgs
-from taskapi.ingest.rows import FileInvalid, Row, UploadFormat, parse_rows, read_json_settings
+from taskapi.client.uploads import UploadRejected, UploadTimeout
+from taskapi.ingest.rows import FileInvalid, Readable, Row, UploadFormat, parse_rows, read_json_settings
 from taskapi.models import limits
 from taskapi.models.domain import OPEN_STATUSES, Priority, TaskStatus, TaskType
 from taskapi.models.requests import SharedVideoSettings
 from taskapi.models.responses import BulkCancelOut, BulkRegenerateOut, TaskOut
+from taskapi.models.uploads import UploadOut
+from taskapi.uploads.ingest import check_jsonl_start
 
 ENV_URL: Final = "TASKAPI_URL"
 ENV_API_KEY: Final = "TASKAPI_API_KEY"
@@ -93,6 +111,7 @@ EXIT_INTERRUPTED: Final = 130
 DEFAULT_UPLOAD_ROWS: Final = 1000
 """Files with more rows than this go through an upload unless --upload-threshold says otherwise."""
 DEFAULT_INTERVAL: Final = 5.0
+UPLOAD_POLL_SECONDS: Final = 2.0
 DEFAULT_LIST_LIMIT: Final = 50
 SHOWN_INVALID_ROWS: Final = 20
 """Invalid rows listed after a submit; the rest are counted."""
@@ -108,11 +127,13 @@ class Runtime:
     """What the commands reach outside themselves; tests replace parts of it.
 
     http: the httpx.Client the API client sends through (starlette's TestClient in unit tests).
-    sleep: waits between watch polls, and the client's retry waits. clock: seconds (monotonic),
-    for --timeout. force_terminal / width: passed to rich's Console (None: detect)."""
+    upload_http: the one that POSTs files to their presigned URL and reads reports (default: http).
+    sleep: waits between polls, and the client's retry waits. clock: seconds (monotonic), for
+    --timeout. force_terminal / width: passed to rich's Console (None: detect)."""
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     http: httpx.Client | None = None
+    upload_http: httpx.Client | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     stdout: TextIO | None = None
@@ -246,6 +267,11 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
         default=Threshold(rows=DEFAULT_UPLOAD_ROWS),
         metavar="N",
         help=f"upload files above this many rows (N, Nrows) or bytes (NKB, NMB); default {DEFAULT_UPLOAD_ROWS} rows",
+    )
+    submit.add_argument(
+        "--timeout",
+        type=_positive_float,
+        help="uploads: stop waiting for the ingest after this many seconds (exit 1; it goes on)",
     )
     submit.add_argument("--dry-run", action="store_true", help="validate and report only; send nothing")
     submit.set_defaults(handler=_submit, runtime=runtime)
@@ -396,11 +422,17 @@ class Output:
 
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Callable[[int, int | None, str], None]]:
-        """update(done, total, note): a progress bar (shown from the first update), or a line per
-        update."""
+        """update(done, total, note): a progress bar (shown from the first update), or plain lines
+        (one per tenth of the total, or per change when the total is unknown)."""
         if not self.rich:
+            last: dict[str, object] = {}
 
             def line(done: int, total: int | None, note: str = "") -> None:
+                # at most one line per tenth of a known total; otherwise one per change
+                key: object = (done * 10 // total) if total else (done, note)
+                if last.get("key") == key and done != total:
+                    return
+                last["key"] = key
                 of = f"/{total}" if total is not None else ""
                 self.line(f"{description}: {done}{of}" + (f" ({note})" if note else ""))
 
@@ -529,6 +561,9 @@ def _failures(action: str, api: TaskApiClient) -> Iterator[None]:
         yield
     except Unauthorized as exc:
         raise CommandFailed(f"cannot {action}: {exc} (check the API key or token)") from exc
+    except UploadRejected as exc:
+        where = f"the bucket refused it (HTTP {exc.status_code})" if exc.status_code else "not sent"
+        raise CommandFailed(f"cannot {action}: {exc.detail}; {where}") from exc
     except TaskApiError as exc:
         raise CommandFailed(f"cannot {action}: {exc}") from exc
     except httpx.TransportError as exc:
@@ -648,13 +683,16 @@ class Tally:
     invalid: int = 0
     pending: int = 0
     sent: int = 0
-    shown: list[Row] = field(default_factory=list)
-    """The first SHOWN_INVALID_ROWS invalid rows."""
+    shown: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
+    """The first SHOWN_INVALID_ROWS invalid rows: row number and errors ({field, message})."""
 
     def add_invalid(self, row: Row) -> None:
         self.invalid += 1
+        self.show(row.row, [dict(error) for error in row.errors or ()])
+
+    def show(self, row: int, errors: list[dict[str, Any]]) -> None:
         if len(self.shown) < SHOWN_INVALID_ROWS:
-            self.shown.append(row)
+            self.shown.append((row, errors))
 
 
 def _file_format(args: argparse.Namespace) -> UploadFormat:
@@ -694,12 +732,18 @@ def _shared_settings(path: Path, file_format: UploadFormat) -> SharedVideoSettin
         return read_json_settings(stream)
 
 
+def _checked(stream: BinaryIO, file_format: UploadFormat) -> Readable:
+    """JSON Lines: the ingest function's check of the first line (a file that does not start with a
+    JSON object is refused as a whole, not read as invalid rows)."""
+    return check_jsonl_start(stream) if file_format is UploadFormat.JSONL else stream
+
+
 def _read(path: Path, file_format: UploadFormat, source_id: str, limit: int | None) -> Parsed:
     """Every row, or the first `limit` (and whether more follow), with the JSON document's shared
     video settings."""
     shared = _shared_settings(path, file_format)
     with _readable(path, file_format), path.open("rb") as stream:
-        rows = parse_rows(stream, file_format, upload_id=source_id)
+        rows = parse_rows(_checked(stream, file_format), file_format, upload_id=source_id)
         taken = list(rows if limit is None else islice(rows, limit + 1))
     more = limit is not None and len(taken) > limit
     return Parsed(rows=taken[:limit] if more else taken, shared=shared, more=more)
@@ -729,10 +773,8 @@ def _submit(args: argparse.Namespace) -> None:
     if threshold.size is None or path.stat().st_size <= threshold.size:
         parsed = _read(path, file_format, source_id, threshold.rows)
     if parsed is None or parsed.more:
-        raise CommandFailed(
-            f"{path.name} has more than {threshold}: it needs an upload, which this client cannot do yet "
-            "(raise --upload-threshold to send it through bulk calls)"
-        )
+        _submit_upload(api, out, runtime, args, file_format)
+        return
     rows = [_grouped(row, args.group) for row in parsed.rows]
     tally = Tally(rows=len(rows))
     for row in rows:
@@ -754,6 +796,76 @@ def _submit(args: argparse.Namespace) -> None:
         raise CommandFailed(f"{failure} (run the same command again to send the rest)", failure.exit_code)
     if tally.invalid:
         raise CommandFailed(f"{tally.invalid} of {tally.rows} rows are invalid and were not sent", EXIT_FAILED)
+
+
+def _submit_upload(
+    api: TaskApiClient, out: Output, runtime: Runtime, args: argparse.Namespace, file_format: UploadFormat
+) -> None:
+    """POST /api/uploads, the file to its presigned URL, then GET /api/uploads/{id} until final."""
+    path: Path = args.file
+    size = path.stat().st_size
+    upload_id = None
+    try:
+        with api, _failures("upload the file", api):
+            created = api.create_upload(file_format.value, task_source_group_id=args.group, filename=path.name[:256])
+            upload_id = created.upload_id
+            with out.progress("bytes uploaded", size) as update:
+                api.upload_file(
+                    created,
+                    path,
+                    on_progress=lambda sent, total: update(sent, total, ""),
+                    http=runtime.upload_http,
+                )
+            with out.progress("rows ingested", None) as update:
+                final = api.wait_for_upload(
+                    upload_id,
+                    interval=UPLOAD_POLL_SECONDS,
+                    timeout=args.timeout,
+                    clock=runtime.clock,
+                    on_progress=lambda u: update(u.rows, None, _upload_note(u)),
+                )
+            tally = Tally(rows=final.rows, created=final.created, existing=final.existing, invalid=final.invalid)
+            if final.invalid and final.report_url:
+                _invalid_from_report(api, runtime, final.report_url, tally)
+    except UploadTimeout as exc:
+        raise CommandFailed(f"{exc}; it goes on (`taskapi watch --group ...` follows its tasks)") from exc
+    except KeyboardInterrupt:
+        where = f"upload {upload_id} goes on" if upload_id else "no upload was started"
+        raise CommandFailed(f"interrupted: stopped waiting ({where})", EXIT_INTERRUPTED) from None
+    summary = [
+        ("file", path.name),
+        ("format", file_format.value),
+        ("sent as", f"upload {final.upload_id}"),
+        ("status", final.status.value),
+        *_counts(tally),
+        ("group", final.task_source_group_id or "-"),
+        ("report", final.report_url or "-"),
+    ]
+    if final.error:
+        summary.append(("error", final.error))
+    out.summary("Submitted" if final.status == "COMPLETED" else "Upload failed", summary)
+    _print_invalid(out, tally)
+    if final.status != "COMPLETED":
+        raise CommandFailed(f"upload {final.upload_id} FAILED: {final.error or 'no reason given'}")
+    if tally.invalid:
+        raise CommandFailed(f"{tally.invalid} of {tally.rows} rows are invalid (see the report)", EXIT_FAILED)
+
+
+def _upload_note(upload: UploadOut) -> str:
+    return f"{upload.status}: created {upload.created}, existing {upload.existing}, invalid {upload.invalid}"
+
+
+def _invalid_from_report(api: TaskApiClient, runtime: Runtime, report_url: str, tally: Tally) -> None:
+    """The first invalid rows of the report, for the summary. Best effort: the report URL is
+    printed anyway."""
+    try:
+        for line in api.report_lines(report_url, http=runtime.upload_http):
+            if line.get("status") == "invalid":
+                tally.show(int(line.get("row") or 0), list(line.get("errors") or []))
+                if len(tally.shown) >= SHOWN_INVALID_ROWS:
+                    return
+    except (httpx.HTTPError, TaskApiError, ValueError):
+        return
 
 
 def _counts(tally: Tally) -> list[tuple[str, str]]:
@@ -801,7 +913,7 @@ def _validate_only(out: Output, path: Path, file_format: UploadFormat, threshold
     _shared_settings(path, file_format)
     tally = Tally()
     with _readable(path, file_format), path.open("rb") as stream:
-        for row in parse_rows(stream, file_format, upload_id="dry-run"):
+        for row in parse_rows(_checked(stream, file_format), file_format, upload_id="dry-run"):
             tally.rows += 1
             if not row.ok:
                 tally.add_invalid(row)
@@ -827,9 +939,10 @@ def _print_invalid(out: Output, tally: Tally) -> None:
     if not tally.invalid:
         return
     shown = []
-    for row in tally.shown:
-        for index, problem in enumerate(row.errors or ()):
-            shown.append((str(row.row) if index == 0 else "", problem["field"] or "-", problem["message"]))
+    for row, errors in tally.shown:
+        for index, problem in enumerate(errors or [{}]):
+            field_name = problem.get("field") or "-"
+            shown.append((str(row) if index == 0 else "", str(field_name), str(problem.get("message", "?"))))
     out.table(f"Invalid rows, not sent: {tally.invalid}", ("row", "field", "problem"), shown)
     if tally.invalid > len(tally.shown):
         out.line(f"... and {tally.invalid - len(tally.shown)} more invalid rows")

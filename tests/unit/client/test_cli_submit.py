@@ -234,16 +234,6 @@ def test_a_failed_call_stops_the_submit_and_running_it_again_finishes(cli, tmp_p
     assert api.count_tasks().total == 150
 
 
-def test_files_above_the_upload_threshold_are_not_sent_as_bulk_calls(cli, tmp_path, seen, capsys):
-    file = write_jsonl(tmp_path / "t.jsonl", [factories.quiz() for _ in range(3)])
-
-    for threshold in ("2", "2rows", "10B"):
-        assert cli("submit", file, "--upload-threshold", threshold).code == 1
-        assert "it needs an upload" in capsys.readouterr().err
-    assert [r for r in seen if r.method == "POST"] == []
-    assert cli("submit", file, "--upload-threshold", "lots").code == 2
-
-
 def test_rich_output_on_a_terminal(cli, tmp_path):
     file = write_jsonl(tmp_path / "t.jsonl", [factories.quiz() for _ in range(5)])
 
