@@ -31,7 +31,7 @@ import codecs
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -100,6 +100,11 @@ class _Superseded(Exception):
     pass
 
 
+def _now() -> datetime:
+    """Wall-clock time: a resumed run compares it with the created_at create_tasks stamps."""
+    return utc_now()
+
+
 def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
@@ -116,7 +121,7 @@ class Ingestor:
         settings: Settings,
         lease_seconds: int = LEASE_SECONDS,
         chunk_rows: int = CHUNK_ROWS,
-        clock: Callable[[], datetime] = utc_now,
+        spool_bytes: int = SPOOL_BYTES,
     ) -> None:
         self.uploads = uploads
         self.files = files
@@ -126,7 +131,7 @@ class Ingestor:
         self.settings = settings
         self.lease_seconds = lease_seconds
         self.chunk_rows = chunk_rows
-        self.clock = clock
+        self.spool_bytes = spool_bytes
 
     # ------------------------------------------------------------------ entry points
     def ingest(self, bucket: str, key: str, size: int | None = None) -> IngestResult:
@@ -137,7 +142,7 @@ class Ingestor:
         if upload.is_final:
             logger.info("upload is final already: duplicate delivery", extra={"status": upload.status.value})
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
-        started = self.clock()
+        started = _now()
         claim = uuid.uuid4().hex
         claimed = self.uploads.claim(
             upload.account_id,
@@ -169,7 +174,7 @@ class Ingestor:
         if upload.is_final:
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
         error = _short(f"{DEAD_LETTER_ERROR}: {upload.last_error or NO_RUN_FINISHED}")
-        failed = self.uploads.fail(upload.account_id, upload.upload_id, error=error, now=isoformat(self.clock()))
+        failed = self.uploads.fail(upload.account_id, upload.upload_id, error=error, now=isoformat(_now()))
         if failed is None:
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
         logger.warning("upload failed after repeated ingest failures", extra={"error": error})
@@ -199,9 +204,7 @@ class Ingestor:
         error = _short(f"{type(exc).__name__}: {exc}")
         logger.exception("ingest run raised; the claim is released for the next delivery")
         try:
-            self.uploads.release(
-                upload.account_id, upload.upload_id, claim=claim, now=isoformat(self.clock()), error=error
-            )
+            self.uploads.release(upload.account_id, upload.upload_id, claim=claim, now=isoformat(_now()), error=error)
         except Exception:  # the original error matters more; the lease runs out anyway
             logger.exception("the claim could not be released; it ends with its lease")
 
@@ -242,7 +245,7 @@ class _Run:
     def execute(self) -> IngestResult:
         ing = self.ingestor
         key = report_key(self.upload.account_id, self.upload.upload_id)
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b") as report:
+        with tempfile.SpooledTemporaryFile(max_size=ing.spool_bytes, mode="w+b") as report:
             try:
                 error = self._ingest_rows(report)
             except _Superseded:
@@ -257,7 +260,7 @@ class _Run:
             claim=self.claim,
             status=status,
             counts=self.counts,
-            now=isoformat(ing.clock()),
+            now=isoformat(_now()),
             error=error,
             report_key=key,
         )
@@ -330,7 +333,7 @@ class _Run:
             self.upload.upload_id,
             claim=self.claim,
             counts=self.counts,
-            now=isoformat(ing.clock()),
+            now=isoformat(_now()),
         ):
             raise _Superseded
 
