@@ -271,16 +271,16 @@ class DemoCredentials:
 
 
 def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_USER) -> DemoCredentials:
-    """A new API key for the account (stored as a hash, like `taskapi keys create`) and a bearer
-    token granting it. Reads settings and clients, so call it after apply_environment."""
-    from taskapi import aws
-    from taskapi.auth.api_keys import DynamoApiKeyStore, generate_key
+    """A new API key for the account on the default plan (through the same service code as
+    `taskapi keys create`: hashed record, API Gateway key on the usage plan, account enrolment)
+    and a bearer token granting it. Reads settings and clients, so call it after apply_environment."""
     from taskapi.auth.tokens import issue_local_token
+    from taskapi.services.keys import create_key
     from taskapi.settings import get_settings
+    from taskapi.wiring import get_key_store, get_usage_plans
 
     settings = get_settings()
-    key, record = generate_key(account_id)
-    DynamoApiKeyStore(aws.client("dynamodb"), settings.api_keys_table).put(record)
+    key, record = create_key(get_key_store(), get_usage_plans(), account_id, settings.default_plan)
     token = None
     if settings.bearer_algorithm == "HS256":
         token = issue_local_token(settings, subject=user_id, accounts=[account_id])
