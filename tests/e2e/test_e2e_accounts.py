@@ -70,13 +70,17 @@ def test_another_accounts_task_is_not_found_exactly_like_a_missing_one(
     assert counted.json() == {"total": 0}
 
 
-def test_an_api_key_acts_for_its_own_account_whatever_x_account_id_says(
+def test_an_api_key_with_an_x_account_id_naming_another_account_is_refused(
     client: httpx.Client, keys: dict[str, str]
 ) -> None:
-    headers = {"X-API-Key": keys["alpha"], "X-Account-ID": "beta"}
+    body = {"tasks": [_video("alpha_header", "Mine")]}
+    refused = client.post("/api/tasks/bulk", headers={"X-API-Key": keys["alpha"], "X-Account-ID": "beta"}, json=body)
+    assert refused.status_code == 403, refused.text
+    assert refused.json() == {"detail": "This API key acts only for its own account; X-Account-ID names another"}
+    for account in ("alpha", "beta"):
+        assert client.get("/api/tasks/alpha_header", headers={"X-API-Key": keys[account]}).status_code == 404
 
-    response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": [_video("alpha_header", "Mine")]})
-
+    response = client.post("/api/tasks/bulk", headers={"X-API-Key": keys["alpha"], "X-Account-ID": "alpha"}, json=body)
     assert response.status_code == 200, response.text
     assert response.json()[0]["account_id"] == "alpha"
     assert client.get("/api/tasks/alpha_header", headers={"X-API-Key": keys["beta"]}).status_code == 404
