@@ -17,6 +17,8 @@ Environment:
   TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS  a failed record is delivered again after this (default 2)
   TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE     tests: SQS refuses this share of SendMessageBatch entries
   TASKAPI_LOCAL_FAULT_SEED                tests: seed of those refusals (default 0)
+  TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES  tests: the first read of each uploaded file breaks
+                                          after this many bytes (ingest stops halfway, is redelivered)
 The service's own TASKAPI_* settings (e.g. TASKAPI_RECONCILE_PENDING_AFTER_SECONDS) pass through.
 """
 
@@ -38,7 +40,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.faults import SqsEntryRefusal, refusal_from_environ
+from infra.faults import IngestReadCrash, SqsEntryRefusal, ingest_crash_from_environ, refusal_from_environ
 from infra.moto_server import EmbeddedMotoServer
 from infra.pollers import build_pollers, discover_mappings
 from infra.provision import provision
@@ -65,6 +67,14 @@ LOCAL_OVERRIDES = {
     # Nothing collects EMF output locally; it would only interleave with the logs.
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# Template parameters a local run may want to change without editing the template: set in the
+# environment of `make dev`, they win over the template's defaults.
+LOCAL_PARAMETER_VARIABLES = (
+    "TASKAPI_MAX_UNFINISHED_FREE",
+    "TASKAPI_MAX_UNFINISHED_STANDARD",
+    "TASKAPI_MAX_UNFINISHED_ENTERPRISE",
+    "TASKAPI_UPLOAD_MAX_BYTES",
+)
 GRACEFUL_SHUTDOWN_SECONDS = 5
 DEFAULT_MAX_CONCURRENCY = 2
 DEFAULT_RETRY_VISIBILITY_SECONDS = 2
@@ -105,11 +115,14 @@ class StackConfig:
     """A failed SQS record is delivered again after this (AWS: the queue's VisibilityTimeout)."""
     sqs_refusal: SqsEntryRefusal | None = None
     """Fault injection (tests): SQS refuses a share of SendMessageBatch entries."""
+    ingest_crash: IngestReadCrash | None = None
+    """Fault injection (tests): the first read of each uploaded file breaks halfway."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StackConfig:
         try:
             refusal = refusal_from_environ(environ)
+            ingest_crash = ingest_crash_from_environ(environ)
         except ValueError as exc:
             raise StackError(str(exc)) from exc
         return cls(
@@ -122,6 +135,7 @@ class StackConfig:
                 environ, "TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS", DEFAULT_RETRY_VISIBILITY_SECONDS, 0
             ),
             sqs_refusal=refusal,
+            ingest_crash=ingest_crash,
         )
 
 
@@ -216,6 +230,7 @@ def local_function_environment(
         if not env.get(name):
             env.pop(name, None)
     env.update(LOCAL_OVERRIDES)
+    env.update({name: os.environ[name] for name in LOCAL_PARAMETER_VARIABLES if os.environ.get(name) and name in env})
     # Without a Lambda service, the processor's event source mappings are SSM parameters here.
     env["TASKAPI_LOCAL_MAPPINGS_PARAMETER_PREFIX"] = names.mappings_parameter_prefix
     return env
@@ -400,6 +415,11 @@ class LocalStack:
             from taskapi import aws
 
             self.config.sqs_refusal.install(aws.client("sqs"))
+        if self.config.ingest_crash is not None:
+            from taskapi import aws
+            from taskapi.settings import get_settings
+
+            self.config.ingest_crash.install(aws.client("s3"), get_settings().uploads_bucket)
         try:
             self.demo = create_demo_credentials()
             self.workers += self._template_workers(template)
@@ -453,6 +473,11 @@ class LocalStack:
         if refusal is not None:
             self.processing_summary.append(
                 f"Fault injection: SQS refuses {refusal.rate:.0%} of SendMessageBatch entries"
+            )
+        crash = self.config.ingest_crash
+        if crash is not None:
+            self.processing_summary.append(
+                f"Fault injection: the first read of each uploaded file breaks after {crash.after_bytes} bytes"
             )
         return [*pollers, *schedules]
 
