@@ -47,11 +47,12 @@ submit
     counts, error and report URL, and lists the first invalid rows read from the report.
 watch
     Counts by status (GET /api/tasks/count/total with status=..., one call per status) and per task
-    type (task_type=...: only for the types present, only for statuses whose overall count is not 0,
-    and the last type by subtraction), every --interval seconds (default 5), until no task is
-    PENDING, QUEUED or PROCESSING (confirmed by one count of the three together). Exit 0 when every
-    task ended COMPLETED or CANCELLED, 1 when any ended FAILED (so `taskapi watch --group g && ...`
-    goes on only after a clean run), 1 when nothing matches, 1 on --timeout.
+    type (task_type=...: only for the types present, only for statuses whose overall count is not
+    0, and the last type by subtraction; StatusCounter says when the types are counted again), every
+    --interval seconds (default 5), until no task is PENDING, QUEUED or PROCESSING (confirmed by one
+    count of the three together). While tasks move, a poll may count one twice or miss it. Exit 0
+    when every task ended COMPLETED or CANCELLED, 1 when any ended FAILED (so `taskapi watch
+    --group g && ...` goes on only after a clean run), 1 when nothing matches, 1 on --timeout.
 cancel / regenerate
     A selector is required. cancel acts on the open tasks (PENDING, QUEUED, PROCESSING) unless
     --status says otherwise; regenerate on every matching task (the API skips QUEUED ones, and
@@ -66,7 +67,9 @@ tasks
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import logging
 import os
 import re
 import sys
@@ -274,7 +277,7 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
         help="uploads: stop waiting for the ingest after this many seconds (exit 1; it goes on)",
     )
     submit.add_argument("--dry-run", action="store_true", help="validate and report only; send nothing")
-    submit.set_defaults(handler=_submit, runtime=runtime)
+    submit.set_defaults(handler=_with_client_logs(_submit), runtime=runtime)
 
     watch = commands.add_parser(
         "watch",
@@ -289,7 +292,7 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
         "--interval", type=_positive_float, default=DEFAULT_INTERVAL, help="seconds between polls (default 5)"
     )
     watch.add_argument("--timeout", type=_positive_float, help="give up (exit 1) after this many seconds")
-    watch.set_defaults(handler=_watch, runtime=runtime)
+    watch.set_defaults(handler=_with_client_logs(_watch), runtime=runtime)
 
     cancel = commands.add_parser(
         "cancel",
@@ -302,7 +305,7 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
     cancel.add_argument("--status", type=_status, help="only tasks in these statuses (comma-separated)")
     cancel.add_argument("--reason", help="recorded on each task (default: the API's)")
     cancel.add_argument("--dry-run", action="store_true", help="count the matching tasks only")
-    cancel.set_defaults(handler=_cancel, runtime=runtime)
+    cancel.set_defaults(handler=_with_client_logs(_cancel), runtime=runtime)
 
     regenerate = commands.add_parser(
         "regenerate",
@@ -320,7 +323,7 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
         help="keep the previous result, progress and error visible until the new attempt replaces them",
     )
     regenerate.add_argument("--dry-run", action="store_true", help="count the matching tasks only")
-    regenerate.set_defaults(handler=_regenerate, runtime=runtime)
+    regenerate.set_defaults(handler=_with_client_logs(_regenerate), runtime=runtime)
 
     tasks = commands.add_parser(
         "tasks",
@@ -341,7 +344,29 @@ def register(commands: Any, runtime: Runtime | None = None) -> None:
     )
     amount.add_argument("--all", action="store_true", help="every matching task (all pages)")
     tasks.add_argument("--json", action="store_true", help="one JSON object per line (the API's task objects)")
-    tasks.set_defaults(handler=_tasks, runtime=runtime)
+    tasks.set_defaults(handler=_with_client_logs(_tasks), runtime=runtime)
+
+
+def _with_client_logs(handler: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], None]:
+    """The handler, with the client's log lines (retry notices) as plain lines on stderr while it
+    runs: not on stdout as the service's JSON logs, which importing its modules may have set up."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> None:
+        log = logging.getLogger("taskapi.client")
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("taskapi: %(message)s"))
+        before = (log.propagate, log.level)
+        log.addHandler(stream)
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        try:
+            handler(args)
+        finally:
+            log.removeHandler(stream)
+            log.propagate, log.level = before[0], before[1]
+
+    return run
 
 
 def build_parser(runtime: Runtime | None = None) -> argparse.ArgumentParser:
@@ -785,6 +810,8 @@ def _submit(args: argparse.Namespace) -> None:
         with api, _failures("create the tasks", api):
             _send_bulk(api, out, rows, parsed.shared, tally)
     except CommandFailed as exc:
+        if not tally.sent:
+            raise  # nothing was sent (credentials, an unreachable API): the error is the story
         failure = exc
     summary = [("file", path.name), ("format", file_format.value), ("sent as", "bulk calls"), *_counts(tally)]
     if failure is not None:
@@ -967,22 +994,31 @@ class Snapshot:
 
 class StatusCounter:
     """Counts of the selected tasks by status and per task type, with few calls: per type only for
-    the types present (found again whenever the total changes), only for statuses whose overall
-    count is not 0, and the last type by subtraction."""
+    the types present, only for statuses whose overall count is not 0, and the last type by
+    subtraction.
+
+    Counts are taken one status at a time, so while tasks move a poll can count one twice or miss
+    it (the next poll corrects it). The types present are found again when the total differs from
+    what they summed to on two polls in a row (new tasks, not a passing miscount), or on a poll
+    with no open task (nothing moves then)."""
 
     def __init__(self, api: TaskApiClient, selector: Selector) -> None:
         self.api = api
         self.selector = selector
         self.types: list[TaskType] = []
-        self._types_for: int | None = None
+        self._types_total: int | None = None
+        self._differed = 0
 
     def snapshot(self) -> Snapshot:
         by_status = {status: _count(self.api, self.selector, status=status.value) for status in TaskStatus}
         total = sum(by_status.values())
-        if total != self._types_for:
+        quiet = not any(by_status[s] for s in OPEN_STATUSES)
+        self._differed = self._differed + 1 if total != self._types_total else 0
+        if self._types_total is None or self._differed >= 2 or (quiet and self._differed):
             found = {t: _count(self.api, self.selector, task_type=t.value) for t in TaskType}
             self.types = [t for t in TaskType if found[t]]
-            self._types_for = total if sum(found.values()) == total else None
+            self._types_total = sum(found.values())
+            self._differed = 0
         by_type: dict[TaskType, dict[TaskStatus, int]] = {}
         for task_type in self.types[:-1]:
             by_type[task_type] = {

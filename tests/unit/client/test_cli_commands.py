@@ -6,6 +6,7 @@ import io
 import json
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -264,3 +265,18 @@ def test_a_wrong_api_key_is_an_api_failure(cli, capsys):
 
     assert ran.code == 1
     assert "cannot list the tasks: HTTP 401" in capsys.readouterr().err
+
+
+def test_retry_notices_are_plain_lines_on_stderr(cli, app_http, two_groups, capsys):
+    answers = [httpx.Response(503, headers={"Retry-After": "1"}, json={"detail": "busy"})]
+
+    def busy_once(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else app_http.send(request)
+
+    ran = cli("tasks", "--json", http=httpx.Client(transport=httpx.MockTransport(busy_once)))
+
+    assert ran.code == 0
+    assert len(ran.out.splitlines()) == 4, "stdout holds the JSON lines only"
+    captured = capsys.readouterr()
+    assert captured.err.startswith("taskapi: retrying GET /api/tasks after HTTP 503 in 1.00s (retry 1 of 5)")
+    assert "retrying" not in captured.out
