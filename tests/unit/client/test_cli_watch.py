@@ -203,3 +203,19 @@ def test_watch_reports_an_unreachable_api(api_key, capsys):
     assert main(["watch", "--group", "g"], runtime) == 1
     err = capsys.readouterr().err
     assert "cannot count the tasks: http://127.0.0.1:8000 did not answer (ConnectError" in err
+
+
+def test_watch_shows_a_task_type_added_while_it_watches(cli, api, fakes):
+    api.create_task(factories.quiz("q1", task_source_group_id="g"))
+    steps = [
+        lambda: api.create_task(factories.documentation("d1", task_source_group_id="g")),
+        lambda: None,
+        lambda: fakes.run_queue(),
+    ]
+
+    ran = cli("watch", "--group", "g", sleep=lambda _: steps.pop(0)())
+
+    assert ran.code == 0
+    assert steps == []
+    rows = table(ran.out)
+    assert (rows["quiz"]["COMPLETED"], rows["documentation"]["COMPLETED"], rows["all"]["total"]) == (1, 1, 2)
