@@ -111,5 +111,5 @@ def test_an_unreachable_endpoint_fails_with_a_message(run_cli: Callable[..., Any
     result = run_cli("keys", "create", "--account", "nowhere", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
 
     assert result.returncode == 1
-    assert "cannot store the key" in result.stderr
+    assert "cannot create the key" in result.stderr
     assert "Traceback" not in result.stderr

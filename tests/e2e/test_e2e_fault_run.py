@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 REFUSE_RATE = 0.2
 FULL_RUN_TASKS = 1000
-FULL_RUN_SECONDS = 150
+FULL_RUN_SECONDS = 240
 TYPES = ("quiz", "documentation", "animated_lesson", "video")
 PRIORITIES = ("urgent", "high", "normal", "low")
 PRIMARY = {

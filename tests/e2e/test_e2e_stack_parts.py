@@ -110,7 +110,13 @@ def test_moto_starts_provisioning_is_idempotent_and_a_taken_port_is_refused(monk
         template = load_template()
         table_ids = set(resources(template, "AWS::DynamoDB::Table"))
         assert first == second
-        assert set(first) == table_ids | set(resources(template, "AWS::SQS::Queue")) | {"ResultsBucket"}
+        expected = (
+            table_ids
+            | set(resources(template, "AWS::SQS::Queue"))
+            | set(resources(template, "AWS::S3::Bucket"))
+            | set(resources(template, "AWS::ApiGateway::UsagePlan"))
+        )
+        assert set(first) == expected
         assert sorted(tables) == sorted(first[logical_id] for logical_id in table_ids)
         assert first["TasksNormalQueue"].startswith(f"http://{host}:{port}/")
         with pytest.raises(local_stack.StackError, match="TASKAPI_AWS_PORT"):
