@@ -220,3 +220,24 @@ def test_bulk_create_where_30_of_100_ids_exist(service: Service, bench: Recorder
     assert writes.passed
     assert reads.passed
     assert sends.passed
+
+
+def test_the_unfinished_task_ceiling_costs_one_count_query_per_unfinished_status(
+    service: Service, bench: Recorder
+) -> None:
+    """The HTTP path checks the plan's ceiling first: Select=COUNT on the status index for
+    PENDING, QUEUED and PROCESSING, each stopping at the ceiling, before the one write."""
+    ceiling = task_service.Ceiling(max_unfinished=1_000, retry_after_seconds=60)
+    request = bulk_request(_ids("ceiling"), request_data=False)
+
+    with service.calls.measuring() as calls:
+        created = task_service.create_bulk(service.repository, service.queue, PRINCIPAL, request, ceiling)
+
+    assert len(created) == BULK
+    print(f"[bench]      calls: {calls.breakdown()}")
+    queries = bench.record(
+        Figure("bulk_create.ceiling_check.count_queries", calls.operation("dynamodb", "Query"), "calls", 3)
+    )
+    total = bench.record(Figure("bulk_create.new_100_unqueued_with_ceiling.aws_calls", calls.total(), "calls", 4))
+    assert queries.passed
+    assert total.passed
