@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from infra.template import LocalNames, function_environment, resolve
+from infra.template import LocalNames, function_environment, resolve, resources
 from tests.packaging.sam_build import (
     Build,
     fail_or_skip,
@@ -111,24 +111,21 @@ def rest_api_get_event(path: str, stage: str) -> dict[str, Any]:
 
 
 def public_get_routes(logical_id: str) -> list[tuple[str, str]]:
-    """(path, stage) of the function's REST API events that are GETs of a fixed path: the routes
-    that answer without credentials or stored data (health, OpenAPI document, docs)."""
+    """(path, stage) of the GETs of a fixed path that a REST API of the template sends to the
+    function without an authorizer (`security: []` in its DefinitionBody): the routes that answer
+    without credentials or stored data (health, OpenAPI document, docs)."""
     template = source_template()
-    events = template["Resources"][logical_id].get("Properties", {}).get("Events", {})
     routes = []
-    for event in events.values():
-        properties = event.get("Properties", {})
-        if event.get("Type") != "Api" or str(properties.get("Method", "")).upper() != "GET":
-            continue
-        if "{" in properties["Path"]:
-            continue
-        api_ref = properties.get("RestApiId", {})
-        if isinstance(api_ref, dict) and "Ref" in api_ref:
-            api = template["Resources"][api_ref["Ref"]]["Properties"]
-            stage = str(resolve(api.get("StageName", "Prod"), template, LocalNames()))
-        else:
-            stage = "Prod"  # the stage of SAM's implicit API
-        routes.append((properties["Path"], stage))
+    for api in resources(template, "AWS::Serverless::Api").values():
+        properties = api.get("Properties", {})
+        stage = str(resolve(properties.get("StageName", "Prod"), template, LocalNames()))
+        for path, methods in properties.get("DefinitionBody", {}).get("paths", {}).items():
+            get = methods.get("get")
+            if get is None or "{" in path or get.get("security") != []:
+                continue
+            uri = get.get("x-amazon-apigateway-integration", {}).get("uri", {})
+            if isinstance(uri, dict) and f"${{{logical_id}.Arn}}" in str(uri.get("Fn::Sub", "")):
+                routes.append((path, stage))
     return sorted(routes)
 
 
