@@ -162,7 +162,7 @@ INVALID: dict[str, Credential] = {
         w, ".".join(["tk", ACCOUNT_B, _key_parts(w, ACCOUNT_B)[2] + "0", _key_parts(w, ACCOUNT_B)[3]])
     ),
     "enrolment-item-as-key-id": lambda w: _key(w, f"tk.{ACCOUNT_B}.account#{ACCOUNT_B}.{_random_secret()}"),
-    "short-secret": lambda w: _key(w, ".".join([*_key_parts(w, ACCOUNT_B)[:3], "abc"])),
+    "short-secret": lambda w: _key(w, ".".join([*_key_parts(w, ACCOUNT_B)[:3], "tooShortSecret"])),  # < 22 chars
     "metering-key-of-b": lambda w: _key(w, w.enrolments[ACCOUNT_B].metering_key),
     "stored-hash-of-b-key": lambda w: _key(w, w.fakes.keys.get(_key_parts(w, ACCOUNT_B)[2]).key_hash),
     "b-key-with-trailing-byte": lambda w: _key(w, w.key_b["X-API-Key"] + "x"),
