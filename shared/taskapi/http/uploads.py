@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
 from taskapi.http.deps import PrincipalDep, SettingsDep
+from taskapi.http.routes import AUTH_ERRORS
 from taskapi.models.responses import ErrorOut
 from taskapi.models.uploads import PresignedUploadOut, UploadCreate, UploadCreatedOut, UploadOut
 from taskapi.uploads import service
@@ -16,13 +17,6 @@ from taskapi.wiring import get_upload_files, get_upload_store
 
 UploadStoreDep = Annotated[UploadStore, Depends(get_upload_store)]
 UploadFilesDep = Annotated[UploadFiles, Depends(get_upload_files)]
-
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "Missing or invalid credentials"},
-    403: {"model": ErrorOut, "description": "The credentials do not grant X-Account-ID"},
-    422: {"model": ErrorOut, "description": "Invalid body or parameters; `detail` names each field"},
-    503: {"model": ErrorOut, "description": "A dependency is busy; retry after Retry-After seconds"},
-}
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
