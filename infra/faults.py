@@ -5,8 +5,12 @@ the way SQS itself sometimes does: the call succeeds and the refused entries com
 "Failed" (Code InternalError, SenderFault false), never reaching the queue. The choice is
 random with TASKAPI_LOCAL_FAULT_SEED (default 0), so a run can be repeated.
 
-It is a botocore event hook on the SQS client the service code uses (taskapi.aws.client("sqs")),
-installed by the local stack after its clients are built; nothing in shared/ knows about it."""
+TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES=N breaks the first read of every uploaded file after
+N bytes (botocore's ResponseStreamingError, as when the connection drops): the ingest run stops
+halfway and its notification is delivered again, which reads the file whole.
+
+Each is a botocore event hook on the client the service code uses (taskapi.aws.client("sqs") or
+("s3")), installed by the local stack after its clients are built; nothing in shared/ knows about it."""
 
 from __future__ import annotations
 
@@ -94,3 +98,85 @@ def refusal_from_environ(environ: Mapping[str, str]) -> SqsEntryRefusal | None:
     except ValueError:
         raise ValueError(f"TASKAPI_LOCAL_FAULT_SEED={seed_raw!r} is not a whole number") from None
     return SqsEntryRefusal(rate, seed)
+
+
+INGEST_CRASH_MESSAGE = "Injected fault: the local stack broke this read (TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES)"
+_KEY_CONTEXT = "taskapi_local_get_object_key"
+
+
+class _BreakingBody:
+    """A GetObject body that hands on `after_bytes` bytes, then raises on the next read the way a
+    dropped connection does in botocore (ResponseStreamingError)."""
+
+    def __init__(self, body: Any, after_bytes: int) -> None:
+        self._body = body
+        self._left = after_bytes
+
+    def read(self, amt: int | None = None) -> bytes:
+        if self._left <= 0:
+            from botocore.exceptions import ResponseStreamingError
+
+            raise ResponseStreamingError(error=INGEST_CRASH_MESSAGE)
+        wanted = self._left if amt is None or amt < 0 else min(amt, self._left)
+        data = bytes(self._body.read(wanted))
+        self._left -= len(data)
+        if not data:  # the object ended before the break: nothing to break
+            self._left = 0
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
+class IngestReadCrash:
+    """Breaks the first GetObject of every uploaded file (keys under uploads/ of the uploads
+    bucket) after `after_bytes` bytes: the ingest run stops halfway, as if the function crashed
+    with its connection, and the notification is delivered again. Later reads of the same key are
+    left alone, so the re-delivered run reads the whole file. Other buckets and keys (results,
+    reports) are never touched. A JSON document is read twice by ingest (its shared settings
+    first), so it breaks in that first pass, before any task."""
+
+    def __init__(self, after_bytes: int, prefix: str = "uploads/") -> None:
+        if after_bytes < 1:
+            raise ValueError("the break comes after at least 1 byte")
+        self.after_bytes = after_bytes
+        self.prefix = prefix
+        self.bucket: str | None = None
+        self._lock = threading.Lock()
+        self.broken: list[str] = []
+
+    def install(self, s3_client: Any, bucket: str) -> None:
+        """On the S3 client ingest reads with, for the uploads bucket."""
+        self.bucket = bucket
+        events = s3_client.meta.events
+        events.register("before-parameter-build.s3.GetObject", self._note_key, unique_id="taskapi-ingest-crash-key")
+        events.register("after-call.s3.GetObject", self._break, unique_id="taskapi-ingest-crash-body")
+
+    def _note_key(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if params.get("Bucket") == self.bucket and str(params.get("Key", "")).startswith(self.prefix):
+            context[_KEY_CONTEXT] = str(params["Key"])
+
+    def _break(self, parsed: dict[str, Any], context: dict[str, Any], http_response: Any, **_: Any) -> None:
+        key = context.get(_KEY_CONTEXT)
+        if key is None or getattr(http_response, "status_code", 500) >= 300 or "Body" not in parsed:
+            return
+        with self._lock:
+            if key in self.broken:
+                return
+            self.broken.append(key)
+        parsed["Body"] = _BreakingBody(parsed["Body"], self.after_bytes)
+
+
+def ingest_crash_from_environ(environ: Mapping[str, str]) -> IngestReadCrash | None:
+    """The configured break of uploaded files' first reads, None when
+    TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES is unset or empty; ValueError for a value that is
+    not a whole number of bytes above 0."""
+    raw = environ.get("TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES={raw!r} is not a whole number of bytes above 0")
+    return IngestReadCrash(int(raw))
