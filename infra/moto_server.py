@@ -10,14 +10,27 @@ moto.server.ThreadedMotoServer serves), with two corrections that concurrent pro
 2. One snapshot per table per transaction. moto 5.2 deep-copies the whole table once per *item*
    of a TransactWriteItems call (100 full copies for a bulk create of 100); the copies are
    identical, so the first one is reused for the rest of the call. Same rollback, 100x less work.
+3. SQS without a scan per message sent. moto 5.2's SendMessage builds every attribute of the queue
+   to read one (ContentBasedDeduplication), and three of them count the waiting messages, so
+   sending to a queue holding n messages costs O(n) and filling it O(n^2): 5,000 queued tasks
+   took minutes of scanning. While a message is sent, the queue answers that one attribute alone.
+   ReceiveMessage does the same for each message it returns (it builds all the queue's attributes
+   three times to read MessageRetentionPeriod): the retention check reads that attribute alone.
+   A message's visible/delayed checks read the clock as time.time() (the same milliseconds since
+   the epoch that moto computes through two datetime conversions, ten times slower), since every
+   ReceiveMessage checks every message in the queue.
 
-Neither changes an answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets neither."""
+4. moto finds the service of each request by listing its own package directory (a listdir and
+   ~150 isdir calls per request); the listing is made once.
+
+None changes an answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets none of them."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +39,7 @@ log = logging.getLogger("taskapi.local")
 
 _DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 _snapshots = threading.local()
+_sending = threading.local()
 
 
 class DynamoDBIsolation:
@@ -79,6 +93,71 @@ def _patch_transaction_snapshots() -> None:
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def _content_based_deduplication_only(queue: Any) -> dict[str, Any]:
+    """What moto's Queue.attributes answers for ContentBasedDeduplication, without the rest."""
+    if not queue.fifo_queue:
+        return {}
+    value = queue.content_based_deduplication
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+
+def _patch_sqs_scans() -> None:
+    from moto.sqs.models import Message, Queue, SQSBackend
+
+    original_send = SQSBackend.send_message
+    if getattr(original_send, "_taskapi_local", False):
+        return
+    original_attributes = Queue.attributes
+    if not isinstance(original_attributes, property) or original_attributes.fget is None:
+        log.warning("moto's SQS models changed; SendMessage is left as it is")
+        return
+    all_attributes = original_attributes.fget
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_sending, "active", False):
+            return _content_based_deduplication_only(self)
+        return all_attributes(self)  # type: ignore[no-any-return]
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _sending.active = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _sending.active = False
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+    def visible(self: Any) -> bool:
+        return time.time() * 1000.0 > self.visible_at  # type: ignore[no-any-return]
+
+    def delayed(self: Any) -> bool:
+        return time.time() * 1000.0 < self.delayed_until  # type: ignore[no-any-return]
+
+    send_message._taskapi_local = True  # type: ignore[attr-defined]
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    Message.visible = property(visible)  # type: ignore[method-assign,assignment]
+    Message.delayed = property(delayed)  # type: ignore[method-assign,assignment]
+
+
+def _patch_module_listing() -> None:
+    from moto import backends
+
+    listing = backends.list_of_moto_modules
+    if getattr(listing, "_taskapi_local", False):
+        return
+    modules = tuple(listing())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules._taskapi_local = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
 class EmbeddedMotoServer:
     """moto in server mode on a thread of this process (ThreadedMotoServer's interface)."""
 
@@ -93,6 +172,8 @@ class EmbeddedMotoServer:
         from werkzeug.serving import make_server
 
         _patch_transaction_snapshots()
+        _patch_sqs_scans()
+        _patch_module_listing()
         app = DynamoDBIsolation(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto server", daemon=True)

@@ -1,6 +1,6 @@
 """The local stack's reusable pieces, in process: environment building, moto start, provisioning,
 the functions as the template declares them, the schedule, the SQS event the pollers build and how
-they read a function's answer, the SQS fault injection and the embedded moto's transactions."""
+they read a function's answer, the SQS fault injection and the embedded moto's transactions and queues."""
 
 from __future__ import annotations
 
@@ -372,6 +372,69 @@ def test_a_failed_transaction_on_the_embedded_moto_never_drops_a_concurrent_writ
         Select="COUNT",
     )
     assert stored["Count"] == 150
+
+
+def _counts(sqs: Any, url: str) -> dict[str, str]:
+    names = [f"ApproximateNumberOfMessages{part}" for part in ("", "NotVisible", "Delayed")]
+    return dict(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"])
+
+
+def test_the_embedded_sqs_counts_delays_and_receives_like_moto(moto_endpoint: str) -> None:
+    # Given a standard queue holding 25 messages, 5 of them delayed
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="counted", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    for start in range(0, 20, 10):
+        entries = [{"Id": str(n), "MessageBody": f"m{n}"} for n in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    for n in range(5):
+        sqs.send_message(QueueUrl=url, MessageBody=f"late{n}", DelaySeconds=60)
+    assert _counts(sqs, url) == {
+        "ApproximateNumberOfMessages": "20",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+        "ApproximateNumberOfMessagesDelayed": "5",
+    }
+
+    # When 12 are received (within their retention period) with a visibility timeout
+    received = []
+    while len(received) < 12:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, 12 - len(received)), VisibilityTimeout=60)
+        received += [m["Body"] for m in batch.get("Messages", [])]
+
+    # Then they are in flight, the delayed ones are not received, and the counts follow
+    assert len(set(received)) == 12
+    assert not any(body.startswith("late") for body in received)
+    assert _counts(sqs, url) == {
+        "ApproximateNumberOfMessages": "8",
+        "ApproximateNumberOfMessagesNotVisible": "12",
+        "ApproximateNumberOfMessagesDelayed": "5",
+    }
+    every_attribute = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "ContentBasedDeduplication" not in every_attribute
+
+
+def test_the_embedded_sqs_deduplicates_fifo_messages_by_content(moto_endpoint: str) -> None:
+    # Given FIFO queues with and without content-based deduplication
+    sqs = boto3.client("sqs")
+    by_content = sqs.create_queue(
+        QueueName="by-content.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    by_id = sqs.create_queue(QueueName="by-id.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+    # When the same body is sent twice to each (with distinct deduplication ids where required)
+    for _ in range(2):
+        sqs.send_message(QueueUrl=by_content, MessageBody="same", MessageGroupId="g")
+    for n in range(2):
+        sqs.send_message(QueueUrl=by_id, MessageBody="same", MessageGroupId="g", MessageDeduplicationId=f"d{n}")
+
+    # Then the content-deduplicated queue keeps one, the other both; without a deduplication id
+    # the queue without content-based deduplication refuses the message
+    assert _counts(sqs, by_content)["ApproximateNumberOfMessages"] == "1"
+    assert _counts(sqs, by_id)["ApproximateNumberOfMessages"] == "2"
+    with pytest.raises(sqs.exceptions.ClientError, match="ContentBasedDeduplication"):
+        sqs.send_message(QueueUrl=by_id, MessageBody="other", MessageGroupId="g")
+    assert sqs.get_queue_attributes(QueueUrl=by_content, AttributeNames=["ContentBasedDeduplication"])[
+        "Attributes"
+    ] == {"ContentBasedDeduplication": "true"}
 
 
 @pytest.mark.parametrize(
