@@ -6,7 +6,8 @@ mappings on it, gives this process the environment template.yaml gives the funct
 demo account's credentials and serves the same FastAPI app with uvicorn. Beside it run the
 template's other functions, as background workers: a poller per SQS event source mapping
 (infra/pollers.py: the processor on the four task queues, the dead-letter function on their DLQs)
-and the Schedule events (infra/schedule.py: the reconciler). Every function runs in this process.
+and the Schedule events (infra/schedule.py: the reconciler). Every function runs in this process;
+the moto server runs in a child process of its own (infra/moto_server.py).
 
 Environment:
   TASKAPI_PORT       port of the API (default 8000)
@@ -41,7 +42,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.faults import IngestReadCrash, SqsEntryRefusal, ingest_crash_from_environ, refusal_from_environ
-from infra.moto_server import EmbeddedMotoServer
+from infra.moto_server import EmbeddedMotoServer, MotoServerError, MotoServerProcess
 from infra.pollers import build_pollers, discover_mappings
 from infra.provision import provision
 from infra.runtime import function_specs
@@ -188,11 +189,21 @@ def bind_listener(host: str, port: int, purpose: str) -> socket.socket:
     return sock
 
 
-def start_moto_server(host: str = HOST, port: int = DEFAULT_AWS_PORT) -> EmbeddedMotoServer:
-    """Start moto's server in a thread of this process (with the corrections of infra.moto_server)."""
+def start_moto_server(
+    host: str = HOST, port: int = DEFAULT_AWS_PORT, *, own_process: bool = False
+) -> EmbeddedMotoServer | MotoServerProcess:
+    """Start moto's server (with the corrections of infra.moto_server) on a thread of this process,
+    or, with own_process, in a child process (the local stack's: moto then has a core of its own)."""
     # Bound first, to fail with the variable that moves the port rather than a bare OSError.
     if port:
         bind_listener(host, port, "the embedded moto server (set TASKAPI_AWS_PORT)").close()
+    if own_process:
+        child = MotoServerProcess(host, port)
+        try:
+            child.start()
+        except (OSError, MotoServerError) as exc:
+            raise StackError(f"cannot start the embedded moto server on {host}:{port}: {exc}") from exc
+        return child
     # werkzeug logs every request at INFO; the API's own access log says enough.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = EmbeddedMotoServer(host, port)
@@ -384,7 +395,7 @@ class LocalStack:
         self.demo: DemoCredentials | None = None
         self.aws_endpoint = config.external_endpoint or ""
         self.processing_summary: list[str] = []
-        self._moto: EmbeddedMotoServer | None = None
+        self._moto: EmbeddedMotoServer | MotoServerProcess | None = None
         self._listener: socket.socket | None = None
         self._started_workers: list[BackgroundWorker] = []
 
@@ -401,7 +412,7 @@ class LocalStack:
         # The API port is claimed first: a taken port fails before anything else is started.
         self._listener = bind_listener(self.config.host, self.config.api_port, "the API (set TASKAPI_PORT)")
         if self.embedded:
-            self._moto = start_moto_server(self.config.host, self.config.aws_port)
+            self._moto = start_moto_server(self.config.host, self.config.aws_port, own_process=True)
             self.aws_endpoint = http_url(*self._moto.get_host_and_port())
         apply_environment(aws_environment(self.aws_endpoint, os.environ, embedded=self.embedded))
         self.names = LocalNames(region=os.environ["AWS_DEFAULT_REGION"])

@@ -1,5 +1,6 @@
 """The embedded moto server of the local stack: moto's own WSGI app and request handler (what
-moto.server.ThreadedMotoServer serves), with two corrections that concurrent processing needs.
+moto.server.ThreadedMotoServer serves), with a correction that concurrent processing needs (1)
+and corrections of its speed (2-4).
 
 1. Isolation of DynamoDB requests. moto serves every request on its own thread without locks, and
    its TransactWriteItems makes a snapshot of each table it touches, applies the items one by one
@@ -7,9 +8,12 @@ moto.server.ThreadedMotoServer serves), with two corrections that concurrent pro
    made meanwhile (a worker's claim, progress or completion). DynamoDB itself isolates
    transactions from other writes, so here DynamoDB requests are served one at a time. Other
    services (SQS long polls, S3) stay concurrent.
-2. One snapshot per table per transaction. moto 5.2 deep-copies the whole table once per *item*
-   of a TransactWriteItems call (100 full copies for a bulk create of 100); the copies are
-   identical, so the first one is reused for the rest of the call. Same rollback, 100x less work.
+2. Transactions roll back the items they touch, not a copy of the table. moto 5.2 deep-copies
+   the whole table once per *item* of a TransactWriteItems call (100 full copies of a growing
+   table for a bulk create of 100) to put the copy back if the call fails. Here the items the
+   call names (at most 100) are copied first and put back as they were if it fails, whatever the
+   failure; the table is not copied. Should an item's key not be readable beforehand, the call
+   falls back to one copy of each table it touches (not one per item).
 3. SQS without a scan per message sent. moto 5.2's SendMessage builds every attribute of the queue
    to read one (ContentBasedDeduplication), and three of them count the waiting messages, so
    sending to a queue holding n messages costs O(n) and filling it O(n^2): 5,000 queued tasks
@@ -19,19 +23,29 @@ moto.server.ThreadedMotoServer serves), with two corrections that concurrent pro
    A message's visible/delayed checks read the clock as time.time() (the same milliseconds since
    the epoch that moto computes through two datetime conversions, ten times slower), since every
    ReceiveMessage checks every message in the queue.
-
 4. moto finds the service of each request by listing its own package directory (a listdir and
    ~150 isdir calls per request); the listing is made once.
+
+The local stack runs this server in a process of its own (MotoServerProcess, `python -m
+infra.moto_server`): the stack's process (API, pollers, engines) and moto then each have a core,
+where in one process they shared one interpreter lock. Tests start it on a thread of theirs
+(EmbeddedMotoServer).
 
 None changes an answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets none of them."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import logging
+import selectors
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,17 +71,66 @@ class DynamoDBIsolation:
             return list(self._app(environ, start_response))
 
 
+_LIVE = "live"
+"""_snapshots.copies when the transaction keeps its own undo log: a table "copy" is the table."""
+
+
 def _deepcopy_once_per_transaction(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """copy.deepcopy, except that inside a TransactWriteItems call a table already copied for
-    that call answers its first copy (the table cannot change in between: see DynamoDBIsolation)."""
+    """copy.deepcopy, except for a table inside a TransactWriteItems call: with an undo log the
+    table itself (nothing to copy), otherwise the call's first copy of it (the table cannot
+    change in between: see DynamoDBIsolation)."""
     from moto.dynamodb.models.table import Table
 
-    copies: dict[int, Any] | None = getattr(_snapshots, "copies", None)
+    copies: dict[int, Any] | str | None = getattr(_snapshots, "copies", None)
     if copies is None or not isinstance(value, Table):
         return copy.deepcopy(value, memo)
+    if copies == _LIVE:
+        return value
+    assert isinstance(copies, dict)
     if id(value) not in copies:
         copies[id(value)] = copy.deepcopy(value, memo)
     return copies[id(value)]
+
+
+UndoEntry = tuple[Any, Any, Any, Any]
+"""(table, hash value, range value or None, a copy of the item before the call or None)."""
+
+
+def _undo_log(backend: Any, transact_items: list[dict[str, Any]]) -> list[UndoEntry] | None:
+    """A copy of every item the transaction names, as it is before the call (None for absent
+    ones); None when some operation's table or key cannot be read (moto then refuses the call)."""
+    entries: list[UndoEntry] = []
+    try:
+        for transact_item in transact_items:
+            ((op_type, op),) = transact_item.items()
+            table = backend.get_table(op["TableName"])
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            hash_value, range_value = backend.get_keys_value(table, key)
+            current = table.get_item(hash_value, range_value)
+            entries.append((table, hash_value, range_value, copy.deepcopy(current)))
+    except Exception:  # any malformed operation: moto refuses it, its snapshots undo the rest
+        return None
+    return entries
+
+
+def _undo(entries: list[UndoEntry]) -> None:
+    """Every named item back as it was (newest first: a key named twice ends as it began)."""
+    for table, hash_value, range_value, before in reversed(entries):
+        if range_value is None:
+            if before is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = before
+        elif before is None:
+            table.items[hash_value].pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = before
 
 
 def _patch_transaction_snapshots() -> None:
@@ -82,9 +145,14 @@ def _patch_transaction_snapshots() -> None:
         return
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        _snapshots.copies = {}
+        entries = _undo_log(self, transact_items)
+        _snapshots.copies = {} if entries is None else _LIVE
         try:
             original(self, transact_items)
+        except BaseException:
+            if entries is not None:
+                _undo(entries)
+            raise
         finally:
             del _snapshots.copies
 
@@ -192,3 +260,90 @@ class EmbeddedMotoServer:
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+
+
+READY_SECONDS = 60
+"""How long MotoServerProcess waits for the child to say where it listens."""
+STOP_SECONDS = 10
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class MotoServerError(Exception):
+    """The child moto server did not start (its output says why)."""
+
+
+class MotoServerProcess:
+    """EmbeddedMotoServer in a child process (`python -m infra.moto_server HOST PORT`), with the
+    same interface. The child prints "listening HOST PORT" once it serves, and stops when its
+    stdin closes: when stop() closes it, or when this process ends however it ends (a kill
+    included), so no server outlives its stack. It ignores SIGINT: Ctrl-C in a terminal reaches
+    the whole process group, and the stack's workers still need AWS while they wind down."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._address: tuple[str, int] | None = None
+
+    def start(self) -> None:
+        # `-m` from the repository's root: the child imports infra.moto_server as this process does.
+        process = subprocess.Popen(  # noqa: S603 - this interpreter and a fixed module
+            [sys.executable, "-m", "infra.moto_server", self._host, str(self._port)],
+            cwd=_REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._process = process
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=READY_SECONDS)
+        line = process.stdout.readline().decode(errors="replace").split() if ready else []
+        if len(line) != 3 or line[0] != "listening":
+            self.stop()
+            reason = "did not start in time" if not ready else f"exited with code {process.returncode}"
+            raise MotoServerError(f"the moto server process {reason}")
+        self._address = (line[1], int(line[2]))
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        if self._address is None:
+            raise RuntimeError("start() the server first")
+        return self._address
+
+    def stop(self) -> None:
+        process, self._process, self._address = self._process, None, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.moto_server", description=MotoServerProcess.__doc__)
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s [moto] %(message)s")
+    server = EmbeddedMotoServer(args.host, args.port)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"cannot start the moto server on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    host, port = server.get_host_and_port()
+    print(f"listening {host} {port}", flush=True)
+    sys.stdin.buffer.read()  # until the parent closes it or ends
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

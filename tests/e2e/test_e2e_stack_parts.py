@@ -9,7 +9,10 @@ import copy
 import dataclasses
 import shlex
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from infra import local_stack
 from infra.faults import SqsEntryRefusal
+from infra.moto_server import MotoServerProcess
 from infra.pollers import Mapping, failed_message_ids, sqs_record
 from infra.provision import provision
 from infra.runtime import function_specs
@@ -125,6 +129,63 @@ def test_moto_starts_provisioning_is_idempotent_and_a_taken_port_is_refused(monk
         server.stop()
     with socket.socket() as probe:
         assert probe.connect_ex((host, port)) != 0
+
+
+def test_the_moto_server_process_serves_the_corrected_moto_and_ends_with_its_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the local stack's moto server: a child process
+    server = local_stack.start_moto_server(port=0, own_process=True)
+    assert isinstance(server, MotoServerProcess)
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack.http_url(host, port))
+        refs = provision(boto3.Session())
+        # Then it serves with the corrections (a FIFO queue deduplicating by content, as moto does)
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(
+            QueueName="child.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+        assert _counts(sqs, url)["ApproximateNumberOfMessages"] == "1"
+        assert refs["TasksTable"] in boto3.client("dynamodb").list_tables()["TableNames"]
+        # And its port is refused to a second server
+        with pytest.raises(local_stack.StackError, match="TASKAPI_AWS_PORT"):
+            local_stack.start_moto_server(port=port, own_process=True)
+    finally:
+        server.stop()
+    # Then stopped, nothing listens there any more
+    with socket.socket() as probe:
+        assert probe.connect_ex((host, port)) != 0
+
+
+def test_the_moto_server_process_ends_when_its_parent_does(tmp_path: Path) -> None:
+    # Given a parent process that starts the moto server process, then is killed
+    script = (
+        "import os, sys; sys.path.insert(0, os.getcwd()); from infra.moto_server import MotoServerProcess;"
+        "s = MotoServerProcess('127.0.0.1', 0); s.start(); print(*s.get_host_and_port(), flush=True);"
+        "import time; time.sleep(600)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        host, port = parent.stdout.readline().split()
+        with socket.socket() as probe:
+            assert probe.connect_ex((host, int(port))) == 0
+    finally:
+        parent.kill()
+        parent.wait()
+    # Then the child sees its stdin close and stops serving
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex((host, int(port))) != 0:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"the moto server process still listens on {host}:{port} after its parent was killed")
 
 
 def test_the_stack_environment_is_every_functions_with_provisioned_refs() -> None:
@@ -328,6 +389,70 @@ def test_transactions_on_the_embedded_moto_roll_back_only_their_own_items(moto_e
     key = {"account_id": {"S": "a"}, "task_id": {"S": "kept"}}
     assert dynamodb.get_item(TableName=table, Key=key)["Item"]["v"] == {"N": "1"}
     assert "Item" not in dynamodb.get_item(TableName=table, Key={**key, "task_id": {"S": "new"}})
+
+
+@pytest.mark.parametrize("failure", ["condition", "validation"])
+def test_a_failed_transaction_on_the_embedded_moto_undoes_updates_deletes_and_puts_in_two_tables(
+    moto_endpoint: str, failure: str
+) -> None:
+    # Given items in a table with a range key and in one without
+    refs = provision(boto3.Session())
+    dynamodb = boto3.client("dynamodb")
+    tasks, keys = refs["TasksTable"], refs["ApiKeysTable"]
+
+    def task_key(task_id: str) -> dict[str, Any]:
+        return {"account_id": {"S": "u"}, "task_id": {"S": task_id}}
+
+    dynamodb.put_item(TableName=tasks, Item={**task_key("kept"), "v": {"N": "1"}, "tags": {"SS": ["a"]}})
+    dynamodb.put_item(TableName=tasks, Item={**task_key("gone"), "v": {"N": "1"}})
+    dynamodb.put_item(TableName=keys, Item={"key_id": {"S": "k1"}, "v": {"N": "1"}})
+    before = {
+        name: dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+        for name, table in (("t", tasks), ("k", keys))
+    }
+    last: dict[str, Any]
+    if failure == "condition":
+        last = {"ConditionCheck": {"TableName": tasks, "Key": task_key("kept"), "ConditionExpression": "v = :nine"}}
+        last["ConditionCheck"]["ExpressionAttributeValues"] = {":nine": {"N": "9"}}
+    else:  # an update moto refuses while applying it (adding a number to a string set)
+        last = {
+            "Update": {
+                "TableName": tasks,
+                "Key": task_key("other"),
+                "UpdateExpression": "ADD tags :n",
+                "ExpressionAttributeValues": {":n": {"N": "1"}},
+            }
+        }
+        dynamodb.put_item(TableName=tasks, Item={**task_key("other"), "tags": {"SS": ["x"]}})
+        before["t"] = dynamodb.scan(TableName=tasks, ConsistentRead=True)["Items"]
+    items = [
+        {
+            "Update": {
+                "TableName": tasks,
+                "Key": task_key("kept"),
+                "UpdateExpression": "SET v = :two ADD tags :b",
+                "ExpressionAttributeValues": {":two": {"N": "2"}, ":b": {"SS": ["b"]}},
+            }
+        },
+        {"Delete": {"TableName": tasks, "Key": task_key("gone")}},
+        {"Put": {"TableName": tasks, "Item": {**task_key("new"), "v": {"N": "1"}}}},
+        {"Put": {"TableName": keys, "Item": {"key_id": {"S": "k1"}, "v": {"N": "2"}}}},
+        {"Put": {"TableName": keys, "Item": {"key_id": {"S": "k2"}}}},
+        last,
+    ]
+
+    # When the transaction fails at its last operation
+    with pytest.raises(dynamodb.exceptions.ClientError):
+        dynamodb.transact_write_items(TransactItems=items)
+
+    # Then both tables hold exactly what they held before
+    for name, table in (("t", tasks), ("k", keys)):
+        assert dynamodb.scan(TableName=table, ConsistentRead=True)["Items"] == before[name]
+    # And the same transaction without its failing operation goes through
+    dynamodb.transact_write_items(TransactItems=items[:-1])
+    assert dynamodb.get_item(TableName=tasks, Key=task_key("kept"))["Item"]["v"] == {"N": "2"}
+    assert "Item" not in dynamodb.get_item(TableName=tasks, Key=task_key("gone"))
+    assert dynamodb.get_item(TableName=keys, Key={"key_id": {"S": "k2"}})["Item"] == {"key_id": {"S": "k2"}}
 
 
 def test_a_failed_transaction_on_the_embedded_moto_never_drops_a_concurrent_write(moto_endpoint: str) -> None:
