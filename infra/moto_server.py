@@ -332,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s [moto] %(message)s")
+    # werkzeug sets its logger to INFO (a line per request) unless it has a level of its own.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = EmbeddedMotoServer(args.host, args.port)
     try:
         server.start()
