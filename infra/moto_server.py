@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import os
 import selectors
 import signal
 import subprocess
@@ -299,6 +300,7 @@ class MotoServerProcess:
             selector.register(process.stdout, selectors.EVENT_READ)
             ready = selector.select(timeout=READY_SECONDS)
         line = process.stdout.readline().decode(errors="replace").split() if ready else []
+        process.stdout.close()
         if len(line) != 3 or line[0] != "listening":
             self.stop()
             reason = "did not start in time" if not ready else f"exited with code {process.returncode}"
@@ -321,8 +323,6 @@ class MotoServerProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     host, port = server.get_host_and_port()
     print(f"listening {host} {port}", flush=True)
+    # The parent reads that line only: later output (moto prints some warnings) goes to stderr,
+    # where a full pipe cannot block the server.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdin.buffer.read()  # until the parent closes it or ends
     server.stop()
     return 0
