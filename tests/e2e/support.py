@@ -147,3 +147,17 @@ def aws_client(service: str, endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def group_tasks(client: httpx.Client, headers: dict[str, str], group: str) -> list[dict[str, Any]]:
+    """Every task of the group (pages of 1000)."""
+    tasks: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"task_source_group_id": group, "limit": 1000}
+    while True:
+        answer = client.get("/api/tasks", headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        tasks += page["tasks"]
+        if not page.get("next_token"):
+            return tasks
+        params["next_token"] = page["next_token"]

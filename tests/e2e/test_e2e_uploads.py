@@ -51,6 +51,7 @@ from tests.e2e.support import (
     PROMPT,
     CliRunner,
     get_tasks,
+    group_tasks,
     messages,
     processing_paused,
     task_body,
@@ -246,20 +247,6 @@ def count(client: httpx.Client, headers: dict[str, str], **params: str) -> int:
     assert answer.status_code == 200, answer.text
     total: int = answer.json()["total"]
     return total
-
-
-def group_tasks(client: httpx.Client, headers: dict[str, str], group: str) -> list[dict[str, Any]]:
-    """Every task of the group (pages of 1000)."""
-    tasks: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"task_source_group_id": group, "limit": 1000}
-    while True:
-        answer = client.get("/api/tasks", headers=headers, params=params)
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        tasks += page["tasks"]
-        if not page.get("next_token"):
-            return tasks
-        params["next_token"] = page["next_token"]
 
 
 def wait_until_group_completed(client: httpx.Client, headers: dict[str, str], group: str, total: int) -> None:

@@ -65,7 +65,7 @@ from tests.e2e.conftest import (
     start_stack,
     stop_stack,
 )
-from tests.e2e.support import PROMPT, processing_paused, task_body
+from tests.e2e.support import PROMPT, group_tasks, processing_paused, task_body
 from tests.perf.support import REPO_ROOT, Figure, Recorder
 
 RATE_ROWS = 10_000
@@ -493,7 +493,7 @@ def test_5000_rows_of_an_upload_become_completed_tasks(
         time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - began
 
-    tasks = _group_tasks(stack, headers, group)
+    tasks = group_tasks(stack.http, headers, group)
     assert len(tasks) == E2E_ROWS == len({task["task_id"] for task in tasks})
     for task in tasks:
         events = [event["message"] for event in task["events"]]
@@ -527,19 +527,6 @@ def test_5000_rows_of_an_upload_become_completed_tasks(
             f"reproduce: {reproduce}",
         )
     )
-
-
-def _group_tasks(stack: Stack, headers: dict[str, str], group: str) -> list[dict[str, Any]]:
-    tasks: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"task_source_group_id": group, "limit": 1000}
-    while True:
-        answer = stack.http.get("/api/tasks", headers=headers, params=params)
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        tasks += page["tasks"]
-        if not page.get("next_token"):
-            return tasks
-        params["next_token"] = page["next_token"]
 
 
 def test_the_files_are_what_they_claim(tmp_path: Path) -> None:
