@@ -5,6 +5,7 @@
 #   make dev      the local stack (moto + uvicorn) on http://127.0.0.1:8000
 #                 (TASKAPI_PORT, TASKAPI_AWS_PORT, AWS_ENDPOINT_URL pass through)
 #   make test     lint, sam build, packaging check of the build, then every test but tests/perf
+#                 (PYTEST_WORKERS=0 runs the in-process suites without parallel workers)
 #   make lint     ruff (lint + format check), mypy, cfn-lint and sam validate --lint
 #   make typecheck  mypy over shared/ and infra/, then each function's handler (part of lint)
 #   make build    sam build for this machine's architecture (.aws-sam/build)
@@ -116,12 +117,18 @@ build: $(SAM_STAMP) ## sam build for this machine's architecture
 test-packaging: $(VENV_STAMP)
 	TASKAPI_REQUIRE_BUILD=1 $(PYTEST) tests/packaging -q $(PYTEST_ARGS)
 
-# Every test directory but perf (benchmarks) and packaging (run above). Exit 5 is pytest's "no
-# tests collected", which is not a failure while the suites are still being written.
+# Every test directory but perf (benchmarks) and packaging (run above): the in-process suites on
+# PYTEST_WORKERS workers (pytest-xdist), then tests/e2e on its own, since each e2e session runs a
+# local stack (two processes) that would compete with the workers for the cores. Both always run.
+# Exit 5 is pytest's "no tests collected", which is not a failure while the suites are being written.
+PYTEST_WORKERS ?= auto
 test-python: $(VENV_STAMP)
-	@status=0; $(PYTEST) --ignore=tests/perf --ignore=tests/packaging $(PYTEST_ARGS) || status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest: no tests collected outside tests/packaging and tests/perf"; status=0; fi; \
-	exit $$status
+	@status=0; $(PYTEST) -n $(PYTEST_WORKERS) --ignore=tests/perf --ignore=tests/packaging --ignore=tests/e2e \
+	  $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests collected outside tests/e2e, tests/packaging and tests/perf"; status=0; fi; \
+	e2e=0; $(PYTEST) tests/e2e $(PYTEST_ARGS) || e2e=$$?; \
+	if [ $$e2e -eq 5 ]; then echo "pytest: no tests collected in tests/e2e"; e2e=0; fi; \
+	[ $$status -eq 0 ] && [ $$e2e -eq 0 ]
 
 # Sequential on purpose (the build must finish before the packaging check reads it), even under -j.
 test: ## lint, build, packaging check, then every test but tests/perf
