@@ -39,7 +39,7 @@ CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
 def _status_kib(field: str) -> int | None:
-    """A "VmXXX:   1234 kB" line of /proc/self/status (None where there is no procfs)."""
+    """A field of /proc/self/status such as "VmHWM:   1234 kB", in KiB (None where there is no procfs)."""
     try:
         for line in STATUS.read_text().splitlines():
             if line.startswith(f"{field}:"):
