@@ -118,7 +118,7 @@ def write_csv(path: Path, rows: int) -> int:
 
 def note_retried_transactions(existing: int, failed_attempts: list[str] | None = None) -> None:
     """Every row of these files is a new task, so "existing" rows mean a TransactWriteItems that
-    botocore repeated after a read timeout (10 s; moto copies the whole table per transaction) and
+    botocore repeated after a read timeout (10 s, while moto served other DynamoDB requests) and
     that moto, which ignores ClientRequestToken, refused as already written. DynamoDB answers such a
     retry with success (botocore sends the same idempotency token), so only the counts differ here:
     the tasks exist once each, which the callers check."""
