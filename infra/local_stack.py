@@ -20,7 +20,8 @@ Environment:
   TASKAPI_LOCAL_FAULT_SEED                tests: seed of those refusals (default 0)
   TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES  tests: the first read of each uploaded file breaks
                                           after this many bytes (ingest stops halfway, is redelivered)
-The service's own TASKAPI_* settings (e.g. TASKAPI_RECONCILE_PENDING_AFTER_SECONDS) pass through.
+Every other TASKAPI_* variable (e.g. TASKAPI_JWT_AUDIENCE, TASKAPI_MAX_UNFINISHED_FREE) wins over
+the template's value for every function.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ DEFAULT_REGION = "us-east-1"
 API_FUNCTION = "ApiFunction"
 DEMO_ACCOUNT = "demo"
 DEMO_USER = "demo-user"
+OPERATOR_ACCOUNT = "ops"
+"""The local operator key's own account (operators act on processing, not on tenants' tasks)."""
 # moto accepts any credentials; these only keep boto3 from looking further (profiles, IMDS).
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Template values that only make sense in AWS: when empty they are dropped, so that the documented
@@ -68,14 +71,9 @@ LOCAL_OVERRIDES = {
     # Nothing collects EMF output locally; it would only interleave with the logs.
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-# Template parameters a local run may want to change without editing the template: set in the
-# environment of `make dev`, they win over the template's defaults.
-LOCAL_PARAMETER_VARIABLES = (
-    "TASKAPI_MAX_UNFINISHED_FREE",
-    "TASKAPI_MAX_UNFINISHED_STANDARD",
-    "TASKAPI_MAX_UNFINISHED_ENTERPRISE",
-    "TASKAPI_UPLOAD_MAX_BYTES",
-)
+SETTINGS_PREFIX = "TASKAPI_"
+"""Every variable of `make dev`'s environment with this prefix wins over the template's value (and
+the local overrides) for every function: TASKAPI_JWT_AUDIENCE, TASKAPI_MAX_UNFINISHED_FREE, ..."""
 GRACEFUL_SHUTDOWN_SECONDS = 5
 DEFAULT_MAX_CONCURRENCY = 2
 DEFAULT_RETRY_VISIBILITY_SECONDS = 2
@@ -235,13 +233,14 @@ def local_function_environment(
     template: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """What template.yaml gives one function, with the local physical names (`refs`: what
-    provisioning answered, e.g. queue URLs) and the local overrides."""
+    provisioning answered, e.g. queue URLs), the local overrides, and above both every TASKAPI_*
+    variable of this process's environment."""
     env = function_environment(logical_id, template=template, names=names, refs=refs)
+    env.update(LOCAL_OVERRIDES)
+    env.update({name: value for name, value in os.environ.items() if name.startswith(SETTINGS_PREFIX)})
     for name in DROP_WHEN_EMPTY:
         if not env.get(name):
             env.pop(name, None)
-    env.update(LOCAL_OVERRIDES)
-    env.update({name: os.environ[name] for name in LOCAL_PARAMETER_VARIABLES if os.environ.get(name) and name in env})
     # Without a Lambda service, the processor's event source mappings are SSM parameters here.
     env["TASKAPI_LOCAL_MAPPINGS_PARAMETER_PREFIX"] = names.mappings_parameter_prefix
     return env
@@ -294,12 +293,15 @@ class DemoCredentials:
     key_prefix: str
     bearer_token: str | None
     """None when bearer tokens are verified against a JWKS URL: no local secret signs them then."""
+    operator_key: str
+    """An API key with the operator role, on account OPERATOR_ACCOUNT."""
 
 
 def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_USER) -> DemoCredentials:
     """A new API key for the account on the default plan (through the same service code as
-    `taskapi keys create`: hashed record, API Gateway key on the usage plan, account enrolment)
-    and a bearer token granting it. Reads settings and clients, so call it after apply_environment."""
+    `taskapi keys create`: hashed record, API Gateway key on the usage plan, account enrolment),
+    a bearer token granting it, and an operator key. Reads settings and clients, so call it after
+    apply_environment."""
     from taskapi.auth.tokens import issue_local_token
     from taskapi.services.keys import create_key
     from taskapi.settings import get_settings
@@ -307,6 +309,9 @@ def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_
 
     settings = get_settings()
     key, record = create_key(get_key_store(), get_usage_plans(), account_id, settings.default_plan)
+    operator_key, _ = create_key(
+        get_key_store(), get_usage_plans(), OPERATOR_ACCOUNT, settings.default_plan, role="operator"
+    )
     token = None
     if settings.bearer_algorithm == "HS256":
         token = issue_local_token(settings, subject=user_id, accounts=[account_id])
@@ -316,6 +321,7 @@ def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_
         api_key=key,
         key_prefix=record.display_prefix,
         bearer_token=token,
+        operator_key=operator_key,
     )
 
 
@@ -371,10 +377,13 @@ def banner(
             f"API key: {demo.api_key}",
             f"Bearer token: {demo.bearer_token or '- (TASKAPI_JWT_JWKS_URL is set: tokens come from that issuer)'}",
             f"X-Account-ID: {demo.account_id}",
+            f"Operator API key: {demo.operator_key}",
+            "  (queue restart and the real queue depths; account keys see their own tasks only)",
             "Try it (creates a task with the API key):",
             curl_example(api_url, demo.api_key),
             *processing,
-            "More keys and tokens: taskapi keys create --account ID / taskapi token --sub USER --account ID;"
+            "More keys and tokens: taskapi keys create --account ID [--role operator] /"
+            " taskapi token --sub USER --account ID [--role operator];"
             f" pause and resume processing: taskapi queue pause / resume (with AWS_ENDPOINT_URL={aws_endpoint}).",
             "Press Ctrl-C to stop.",
             "",

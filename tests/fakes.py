@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from taskapi import wiring
 from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
+from taskapi.auth.principal import Role
 from taskapi.engines import get_engine
 from taskapi.http import deps
 from taskapi.models.domain import utc_now
@@ -55,8 +56,8 @@ class Fakes:
         app.dependency_overrides[wiring.get_upload_files] = lambda: self.upload_files
         return app
 
-    def api_key(self, account_id: str, plan: str = "free") -> dict[str, str]:
-        key, record = generate_key(account_id, plan)
+    def api_key(self, account_id: str, plan: str = "free", role: Role = "tenant") -> dict[str, str]:
+        key, record = generate_key(account_id, plan, role)
         self.keys.put(record)
         return {"X-API-Key": key}
 

@@ -1,9 +1,9 @@
 """`taskapi`: operator commands on the same settings and AWS endpoint as the service.
 
-    taskapi keys create --account ID [--plan PLAN]
+    taskapi keys create --account ID [--plan PLAN] [--role tenant|operator]
                                             new API key on a usage plan (default: the settings'
                                             default plan); the key alone is the last line printed
-    taskapi keys list --account ID          the account's keys: prefix, plan, created, state (no secrets)
+    taskapi keys list --account ID          the account's keys: prefix, plan, role, created, state (no secrets)
     taskapi keys revoke KEY_PREFIX_OR_ID    revoke a key (by key id, display prefix or whole key)
     taskapi keys rotate KEY_PREFIX_OR_ID [--grace-seconds N]
                                             new key on the same account and plan; the old one stops
@@ -11,7 +11,7 @@
     taskapi keys purge --account ID         delete the API Gateway keys of keys whose grace period ended
     taskapi accounts enrol --account ID --plan PLAN
                                             meter the account's bearer-token requests on PLAN
-    taskapi token --sub USER --account ID [--account ID ...] [--ttl SECONDS]
+    taskapi token --sub USER --account ID [--account ID ...] [--ttl SECONDS] [--role operator]
                                             a local HS256 bearer token
     taskapi queue pause                     stop the processor consuming its queues (tasks stay QUEUED)
     taskapi queue resume                    let it consume them again
@@ -51,6 +51,7 @@ from pydantic import ValidationError
 from taskapi import wiring
 from taskapi.auth.api_keys import AccountEnrolment, ApiKeyRecord, ApiKeyStore
 from taskapi.auth.gateway import UsagePlanGateway, UsagePlansUnavailable
+from taskapi.auth.principal import OPERATOR, ROLES, TENANT
 from taskapi.auth.tokens import issue_local_token
 from taskapi.errors import Conflict, InvalidRequest, NotFound, TaskApiError
 from taskapi.models.domain import utc_now
@@ -110,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--plan", choices=PLANS, default=None, help="usage plan (default: TASKAPI_DEFAULT_PLAN, normally free)"
     )
+    create.add_argument(
+        "--role",
+        choices=ROLES,
+        default=TENANT,
+        help="tenant (default): the account's own tasks; operator: also processing control and every "
+        "tenant's queue figures (give the operator its own account)",
+    )
     create.set_defaults(handler=_keys_create)
     listing = key_commands.add_parser("list", help="list an account's API keys (never their secrets)")
     listing.add_argument("--account", required=True, help="the account whose keys to list")
@@ -150,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--account", dest="accounts", action="append", required=True, help="an account it grants (repeatable)"
     )
     token.add_argument("--ttl", type=_ttl, default=86_400, help="lifetime in seconds (default 86400)")
+    token.add_argument(
+        "--role", choices=ROLES, default=TENANT, help="operator puts roles: [operator] in the token (default tenant)"
+    )
     token.set_defaults(handler=_token)
 
     queue = commands.add_parser("queue", help="pause, resume or show the processing of the task queues")
@@ -213,7 +224,8 @@ _KEY_ERRORS = (BotoCoreError, ClientError, TaskApiError)
 
 def _fresh_key_lines(key: str, record: ApiKeyRecord) -> None:
     print(
-        f"Created key {record.display_prefix} for account {record.account_id} on plan {record.plan}; "
+        f"Created {'operator ' if record.role == OPERATOR else ''}key {record.display_prefix} for account "
+        f"{record.account_id} on plan {record.plan}; "
         "store it now, it is not shown again:"
     )
     print(key)
@@ -225,7 +237,7 @@ def _keys_create(args: argparse.Namespace) -> None:
     store = _key_store()
     try:
         enrolled_before = store.get_account(args.account)
-        key, record = key_service.create_key(store, _usage_plans(), args.account, plan)
+        key, record = key_service.create_key(store, _usage_plans(), args.account, plan, role=args.role)
         enrolled = enrolled_before or store.get_account(args.account)
     except _KEY_ERRORS as exc:
         raise _key_failure("create the key", exc) from exc
@@ -266,8 +278,8 @@ def _keys_list(args: argparse.Namespace) -> None:
     if not records:
         print(f"No API keys for account {args.account}.")
     else:
-        rows = [("KEY", "PLAN", "CREATED", "STATE")]
-        rows += [(r.display_prefix, r.plan, r.created_at, _state(r)) for r in records]
+        rows = [("KEY", "PLAN", "ROLE", "CREATED", "STATE")]
+        rows += [(r.display_prefix, r.plan, r.role, r.created_at, _state(r)) for r in records]
         widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -349,7 +361,13 @@ def _token(args: argparse.Namespace) -> None:
     if not args.sub.strip():
         raise CommandFailed("--sub must not be blank", EXIT_USAGE)
     try:
-        token = issue_local_token(get_settings(), subject=args.sub, accounts=accounts, ttl_seconds=args.ttl)
+        token = issue_local_token(
+            get_settings(),
+            subject=args.sub,
+            accounts=accounts,
+            ttl_seconds=args.ttl,
+            roles=[OPERATOR] if args.role == OPERATOR else None,
+        )
     except RuntimeError as exc:
         raise CommandFailed(f"cannot issue a local token here: {exc}") from exc
     print(token)

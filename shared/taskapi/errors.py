@@ -17,6 +17,16 @@ class InvalidRequest(TaskApiError):
     """The request is well-formed JSON but asks for something the API does not allow."""
 
 
+class InvalidFields(InvalidRequest):
+    """Fields fail a check only the service can make (request_data against a stored task's type).
+    `problems` locate each one as request validation does: {"loc": ["body", ...], "msg", "type"};
+    they answer 422 like any invalid body."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
 class TooManyItems(TaskApiError):
     """A bulk request names more items than one call may carry."""
 

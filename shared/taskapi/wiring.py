@@ -56,8 +56,10 @@ def get_results() -> ResultStore:
 def get_processing_control() -> ProcessingControl:
     settings = get_settings()
     if settings.environment == "aws":
-        return LambdaProcessingControl(aws.client("lambda"), settings.processor_function)
-    return LocalProcessingControl(aws.client("ssm"), settings.local_mappings_parameter_prefix)
+        return LambdaProcessingControl(aws.client("lambda"), settings.processor_function, queue_urls(settings))
+    return LocalProcessingControl(
+        aws.client("ssm"), settings.local_mappings_parameter_prefix, queue_urls=queue_urls(settings)
+    )
 
 
 @lru_cache(maxsize=1)

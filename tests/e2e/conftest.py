@@ -19,7 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.support import SESSION_REQUEUE_AFTER_SECONDS, SESSION_SCHEDULE_SECONDS, processing_paused
+from tests.e2e.support import (
+    SESSION_JWT_AUDIENCE,
+    SESSION_REQUEUE_AFTER_SECONDS,
+    SESSION_SCHEDULE_SECONDS,
+    processing_paused,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30
@@ -27,7 +32,7 @@ SHUTDOWN_SECONDS = 15
 CLI_SECONDS = 30
 # Accounts the session's multi-account bearer token grants (each test module owns some).
 TOKEN_ACCOUNTS = ("alpha", "beta", "catalog", "idem", "limits", "pages")
-_BANNER_LINE = re.compile(r"^(API URL|Docs|AWS endpoint|API key|Bearer token|X-Account-ID): (\S+)")
+_BANNER_LINE = re.compile(r"^(API URL|Docs|AWS endpoint|API key|Bearer token|X-Account-ID|Operator API key): (\S+)")
 
 
 def free_port() -> int:
@@ -76,6 +81,10 @@ class RunningStack:
     @property
     def account_id(self) -> str:
         return self.fields["X-Account-ID"]
+
+    @property
+    def operator_key(self) -> str:
+        return self.fields["Operator API key"]
 
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")
@@ -143,6 +152,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         TASKAPI_AWS_PORT=str(aws_port),
         TASKAPI_LOCAL_SCHEDULE_SECONDS=str(SESSION_SCHEDULE_SECONDS),
         TASKAPI_REQUEUE_QUEUED_AFTER_SECONDS=str(SESSION_REQUEUE_AFTER_SECONDS),
+        # A setting the template also sets: the environment of `make dev` must win.
+        TASKAPI_JWT_AUDIENCE=SESSION_JWT_AUDIENCE,
     )
     running = start_stack(tmp_path_factory.mktemp("local_stack"), env)
     yield running
@@ -163,7 +174,7 @@ def cli_environment_for(aws_endpoint: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cli_environment(stack: RunningStack) -> dict[str, str]:
-    return cli_environment_for(stack.aws_endpoint)
+    return {**cli_environment_for(stack.aws_endpoint), "TASKAPI_JWT_AUDIENCE": SESSION_JWT_AUDIENCE}
 
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -240,6 +251,12 @@ def as_account(multi_account_token: str) -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {multi_account_token}", "X-Account-ID": account}
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def operator_headers(stack: RunningStack) -> dict[str, str]:
+    """The stack's operator key: queue restart, the real queue depths and dead-letter figures."""
+    return {"X-API-Key": stack.operator_key}
 
 
 @pytest.fixture(scope="session")

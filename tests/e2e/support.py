@@ -16,6 +16,8 @@ import httpx
 # threshold (QUEUED tasks older than this count as lost; the service's default is 15 minutes).
 SESSION_SCHEDULE_SECONDS = 3
 SESSION_REQUEUE_AFTER_SECONDS = 2
+SESSION_JWT_AUDIENCE = "e2e-course-tools"
+"""The session stack's TASKAPI_JWT_AUDIENCE (the template says "taskapi")."""
 PROCESS_SECONDS = 60
 """How long a handful of tasks may take from QUEUED to COMPLETED on a busy stack."""
 PAUSE_SETTLE_SECONDS = 1.5
@@ -114,9 +116,9 @@ def queue_status(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any
     return answer
 
 
-def queues_drained(client: httpx.Client, headers: dict[str, str]) -> bool:
-    """No message waiting, delayed or in flight on any task queue."""
-    overall = queue_status(client, headers)["overall_queue_status"]
+def queues_drained(client: httpx.Client, operator_headers: dict[str, str]) -> bool:
+    """No message waiting, delayed or in flight on any task queue (the real depths: an operator's)."""
+    overall = queue_status(client, operator_headers)["overall_queue_status"]
     return overall["total_queued"] == 0 and overall["processing"] == 0
 
 

@@ -88,7 +88,13 @@ def _handled_dead_letters(stack: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue_and_processing_continues(
-    client: httpx.Client, headers: dict[str, str], sqs: Any, ssm: Any, stack: Any, dead_letters_held: None
+    client: httpx.Client,
+    headers: dict[str, str],
+    operator_headers: dict[str, str],
+    sqs: Any,
+    ssm: Any,
+    stack: Any,
+    dead_letters_held: None,
 ) -> None:
     # Given a message no task message parser accepts, on the normal queue
     sent = sqs.send_message(QueueUrl=_queue_url(sqs, "TasksNormalQueue"), MessageBody="this is not JSON {")
@@ -99,9 +105,11 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_and_processing_continues
     wait_for_status(client, headers, ["beside_poison"])
     # and after maxReceiveCount deliveries SQS moves the message to the dead-letter queue
     wait_until(lambda: _dead_letter_depth(sqs) == 1, DEAD_LETTER_SECONDS, "the poison message in the DLQ")
-    status = queue_status(client, headers)
+    status = queue_status(client, operator_headers)  # the real queues: for operators only
     assert status["overall_queue_status"]["dead_letter_by_priority"]["normal"] == 1
     assert status["overall_queue_status"]["dead_letter_total"] >= 1
+    tenant = queue_status(client, headers)["overall_queue_status"]
+    assert (tenant["dead_letter_by_priority"], tenant["dead_letter_total"]) == (None, None)
     assert sent["MessageId"] not in _handled_dead_letters(stack)
 
     # When the dead-letter function's mapping is enabled again

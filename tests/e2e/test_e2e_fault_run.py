@@ -182,7 +182,7 @@ def test_a_full_run_of_1000_tasks_with_refusals_completes_every_task_exactly_onc
                 primaries[task_id] += 1
     assert primaries == Counter(dict.fromkeys(ids, 1))
     # and nothing is left on the queues or dead-lettered.
-    overall = queue_status(faulty_client, headers)["overall_queue_status"]
+    overall = queue_status(faulty_client, {"X-API-Key": faulty.operator_key})["overall_queue_status"]
     assert overall["dead_letter_total"] == 0
     assert queue_status(faulty_client, headers)["account_task_counts"] == {"pending": 0, "queued": 0, "processing": 0}
     print(f"\nfull run: {FULL_RUN_TASKS} tasks, {len(refused)} refused at creation, all COMPLETED in {elapsed:.1f} s")

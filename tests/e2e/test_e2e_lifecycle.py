@@ -45,7 +45,11 @@ def foreign_id(client: httpx.Client, keys: dict[str, dict[str, str]]) -> str:
 
 
 def test_bulk_cancel_answers_per_task_and_a_cancelled_task_is_never_completed(
-    client: httpx.Client, headers: dict[str, str], foreign_id: str, run_cli: CliRunner
+    client: httpx.Client,
+    headers: dict[str, str],
+    operator_headers: dict[str, str],
+    foreign_id: str,
+    run_cli: CliRunner,
 ) -> None:
     # Given a COMPLETED task,
     create(client, headers, task_body("cancel_done", "documentation"))
@@ -98,7 +102,7 @@ def test_bulk_cancel_answers_per_task_and_a_cancelled_task_is_never_completed(
         ],
     }
     # And once processing resumed and the queued message was consumed, the task is still CANCELLED
-    wait_until(lambda: queues_drained(client, headers), PROCESS_SECONDS, "the task queues to drain")
+    wait_until(lambda: queues_drained(client, operator_headers), PROCESS_SECONDS, "the task queues to drain")
     tasks = get_tasks(client, headers, ["cancel_queued", "cancel_pending", "cancel_done"])
     for task_id in ("cancel_queued", "cancel_pending"):
         task = tasks[task_id]

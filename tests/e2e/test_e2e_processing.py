@@ -121,8 +121,28 @@ def test_without_request_data_a_task_is_stored_and_stays_pending(
     assert again == task
 
 
-def test_queue_status_answers_the_reference_shape(client: httpx.Client, headers: dict[str, str]) -> None:
+def test_queue_status_answers_the_reference_shape_to_a_tenant_about_its_own_tasks(
+    client: httpx.Client, headers: dict[str, str]
+) -> None:
     status = queue_status(client, headers)
+
+    assert status["success"] is True
+    assert status["queue_processing_active"] is True
+    overall = status["overall_queue_status"]
+    for key in ("by_priority", "in_flight_by_priority"):
+        assert set(overall[key]) == {"urgent", "high", "normal", "low"}
+    assert overall["total_queued"] == sum(overall["by_priority"].values()) == status["account_task_counts"]["queued"]
+    assert overall["processing"] == sum(overall["in_flight_by_priority"].values())
+    assert (overall["dead_letter_by_priority"], overall["dead_letter_total"]) == (None, None)
+    mappings = status["event_source_mappings"]
+    assert sorted(m["priority"] for m in mappings) == ["high", "low", "normal", "urgent"]
+    assert all(set(m) == {"priority", "state", "enabled"} for m in mappings)
+    assert "arn:" not in json.dumps(status)
+    assert "127.0.0.1" not in json.dumps(status)
+
+
+def test_queue_status_shows_an_operator_the_real_queues(client: httpx.Client, operator_headers: dict[str, str]) -> None:
+    status = queue_status(client, operator_headers)
 
     assert status["success"] is True
     assert status["queue_processing_active"] is True
@@ -143,7 +163,7 @@ def test_queue_status_answers_the_reference_shape(client: httpx.Client, headers:
 
 
 def test_paused_by_the_cli_tasks_stay_queued_and_restart_over_http_processes_them(
-    client: httpx.Client, headers: dict[str, str], run_cli: CliRunner
+    client: httpx.Client, headers: dict[str, str], operator_headers: dict[str, str], run_cli: CliRunner
 ) -> None:
     # Given processing paused by an operator
     paused = cli_ok(run_cli, "queue", "pause")
@@ -172,8 +192,12 @@ def test_paused_by_the_cli_tasks_stay_queued_and_restart_over_http_processes_the
         assert status["overall_queue_status"]["by_priority"]["urgent"] >= 1
         assert status["overall_queue_status"]["by_priority"]["low"] >= 1
 
-        # And the restart endpoint turns processing back on
-        restart = client.post("/api/tasks/queue/restart", headers=headers)
+        # And a tenant cannot turn processing back on for everyone
+        refused = client.post("/api/tasks/queue/restart", headers=headers)
+        assert (refused.status_code, refused.json()) == (403, {"detail": "Operator role required"})
+        assert queue_status(client, headers)["queue_processing_active"] is False
+        # but the restart endpoint turns it back on for an operator
+        restart = client.post("/api/tasks/queue/restart", headers=operator_headers)
     finally:
         cli_ok(run_cli, "queue", "resume")  # idempotent: a no-op when the restart did it
 
@@ -188,5 +212,5 @@ def test_paused_by_the_cli_tasks_stay_queued_and_restart_over_http_processes_the
     done = wait_for_status(client, headers, ["paused_1", "paused_2"])
     assert all(messages(t).count("Task completed") == 1 for t in done.values())
     assert queue_status(client, headers)["queue_processing_active"] is True
-    again = client.post("/api/tasks/queue/restart", headers=headers).json()
+    again = client.post("/api/tasks/queue/restart", headers=operator_headers).json()
     assert (again["was_processing_before"], again["is_processing_now"]) == (True, True)

@@ -54,7 +54,10 @@ def test_process_pending_skips_tasks_without_request_data(
 
 
 def test_requeue_pending_resends_queued_tasks_presumed_lost_and_each_completes_once(
-    client: httpx.Client, key_for: Callable[[str], dict[str, str]], run_cli: CliRunner
+    client: httpx.Client,
+    key_for: Callable[[str], dict[str, str]],
+    operator_headers: dict[str, str],
+    run_cli: CliRunner,
 ) -> None:
     headers = key_for("admin_requeue")
     create(client, headers, {"task_id": "requeue_stored", "task_type": "quiz"})
@@ -65,7 +68,7 @@ def test_requeue_pending_resends_queued_tasks_presumed_lost_and_each_completes_o
 
         # When requeue-pending runs
         response = client.post("/api/tasks/requeue-pending", headers=headers)
-        depth = queue_status(client, headers)["overall_queue_status"]["by_priority"]
+        depth = queue_status(client, operator_headers)["overall_queue_status"]["by_priority"]
 
     # Then it answers what it did, task by task
     assert response.status_code == 200, response.text

@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from taskapi.auth.tokens import issue_local_token
+from taskapi.settings import Settings
 from tests.e2e.support import (
+    SESSION_JWT_AUDIENCE,
     SESSION_SCHEDULE_SECONDS,
     CliRunner,
     messages,
@@ -72,6 +75,20 @@ def test_the_banner_names_the_api_the_docs_and_demo_credentials(stack: Any, clie
     bearer = {"Authorization": f"Bearer {stack.bearer_token}", "X-Account-ID": stack.account_id}
     assert client.get("/api/tasks", headers=bearer).status_code == 200
     assert client.get("/api/tasks", headers={"X-API-Key": stack.api_key}).status_code == 200
+    operator = client.get("/api/tasks/queue/status", headers={"X-API-Key": stack.operator_key}).json()
+    assert all("source" in mapping for mapping in operator["event_source_mappings"])
+
+
+def test_a_jwt_audience_from_the_environment_wins_over_the_template(stack: Any, client: httpx.Client) -> None:
+    """The session stack runs with TASKAPI_JWT_AUDIENCE set: its tokens (the banner's, `taskapi
+    token`'s) carry it, and a token for the template's audience is refused."""
+    import jwt
+
+    assert jwt.decode(stack.bearer_token, options={"verify_signature": False})["aud"] == SESSION_JWT_AUDIENCE
+    settings = Settings(jwt_audience="taskapi")  # the template's audience, the local default secret and issuer
+    stale = issue_local_token(settings, subject="someone", accounts=[stack.account_id])
+    refused = client.get("/api/tasks", headers={"Authorization": f"Bearer {stale}", "X-Account-ID": stack.account_id})
+    assert refused.status_code == 401, refused.text
 
 
 def test_the_banner_says_what_processes_tasks(stack: Any) -> None:

@@ -113,6 +113,18 @@ def test_every_plan_answers_what_the_filters_select_newest_first(repo, seeded, f
     if len(expected) > 3:
         middle = expected[2].created_sk
         assert repo.page("acct_a", filters, before=middle, want=2) == expected[3:5]
+    for skip in (1, len(expected) // 2, len(expected), len(expected) + 5):
+        assert repo.page("acct_a", filters, before=None, want=4, skip=skip) == expected[skip : skip + 4]
+
+
+def test_source_and_group_ids_of_any_text_are_index_keys_like_any_other(repo):
+    sources = ["Math 101", "Math 101, Algebra", "Cours d'été", "数学 #1"]
+    repo.insert_new([make(f"t{n}", n=n, task_source_id=s, task_source_group_id=s) for n, s in enumerate(sources)])
+    for n, source in enumerate(sources):
+        assert [t.task_id for t in repo.page("acct_a", TaskFilters(source_ids=(source,)), before=None, want=9)] == [
+            f"t{n}"
+        ]
+        assert repo.count("acct_a", TaskFilters(group_id=source)) == 1
 
 
 def test_a_group_page_reads_only_the_items_it_answers(repo, seeded, calls):

@@ -49,6 +49,8 @@ API_HANDLER = ROOT / "functions" / "api" / "app.py"
 
 ACCOUNT_A = "acct_a"
 ACCOUNT_B = "acct_b"
+ACCOUNT_OPS = "ops"
+"""The operator's own account (it holds no tasks)."""
 GROUP_A, GROUP_B = "grp-a", "grp-b"
 SOURCE_A, SOURCE_B = "src-a", "src-b"
 SHARED_ID = "shared-1"
@@ -76,6 +78,9 @@ class World:
     key_b: dict[str, str]
     token_a: str
     token_b: str
+    key_ops: dict[str, str]
+    token_ops: str
+    """An operator's API key and bearer token (roles: [operator]), on its own account."""
     upload_a: str
     upload_b: str
     enrolments: dict[str, AccountEnrolment]
@@ -110,6 +115,10 @@ class World:
     @property
     def bearer_b(self) -> dict[str, str]:
         return self.bearer(self.token_b, ACCOUNT_B)
+
+    @property
+    def bearer_ops(self) -> dict[str, str]:
+        return self.bearer(self.token_ops, ACCOUNT_OPS)
 
 
 def _task(
@@ -182,23 +191,27 @@ def _tasks(fakes: Fakes) -> list[Task]:
     ]
 
 
-def local_token(subject: str, accounts: list[str]) -> str:
+def local_token(subject: str, accounts: list[str], roles: list[str] | None = None) -> str:
     """An HS256 token of the local configuration (what `taskapi token` issues)."""
     from taskapi.auth.tokens import issue_local_token
 
-    return issue_local_token(get_settings(), subject=subject, accounts=accounts)
+    return issue_local_token(get_settings(), subject=subject, accounts=accounts, roles=roles)
 
 
-def build_world(*, processing_paused: bool = True, mint: Callable[[str, list[str]], str] = local_token) -> World:
-    """Both accounts with keys, enrolments, tokens (`mint(subject, accounts)`), tasks, results,
-    messages and uploads. Processing starts paused, so a queue restart that should not have
-    happened shows."""
+def build_world(
+    *, processing_paused: bool = True, mint: Callable[[str, list[str], list[str] | None], str] = local_token
+) -> World:
+    """Both accounts and the operator with keys, enrolments, tokens (`mint(subject, accounts,
+    roles)`), tasks, results, messages and uploads. Processing starts paused, so a queue restart
+    that should not have happened shows."""
     fakes = Fakes()
     key_a = fakes.api_key(ACCOUNT_A, "standard")
     key_b = fakes.api_key(ACCOUNT_B, "enterprise")
-    enrolments = {account: enrol(fakes.keys, account, "free") for account in (ACCOUNT_A, ACCOUNT_B)}
-    token_a = mint("user-a", [ACCOUNT_A])
-    token_b = mint("user-b", [ACCOUNT_B])
+    key_ops = fakes.api_key(ACCOUNT_OPS, "enterprise", role="operator")
+    enrolments = {account: enrol(fakes.keys, account, "free") for account in (ACCOUNT_A, ACCOUNT_B, ACCOUNT_OPS)}
+    token_a = mint("user-a", [ACCOUNT_A], None)
+    token_b = mint("user-b", [ACCOUNT_B], None)
+    token_ops = mint("operator-1", [ACCOUNT_OPS], ["operator"])
 
     tasks = _tasks(fakes)
     for account in (ACCOUNT_A, ACCOUNT_B):
@@ -230,14 +243,18 @@ def build_world(*, processing_paused: bool = True, mint: Callable[[str, list[str
         key_b=key_b,
         token_a=token_a,
         token_b=token_b,
+        key_ops=key_ops,
+        token_ops=token_ops,
         upload_a=uploads[ACCOUNT_A],
         upload_b=uploads[ACCOUNT_B],
         enrolments=enrolments,
     )
     world.remember_key(key_a["X-API-Key"])
     world.remember_key(key_b["X-API-Key"])
+    world.remember_key(key_ops["X-API-Key"])
     world.remember_token(token_a)
     world.remember_token(token_b)
+    world.remember_token(token_ops)
     for enrolment in enrolments.values():
         world.remember(enrolment.metering_key)
     return world

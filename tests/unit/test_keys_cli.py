@@ -55,6 +55,44 @@ def test_create_prints_the_key_once_on_the_last_line_and_enrols_the_account(caps
     ]
 
 
+def test_create_with_role_operator_makes_an_operator_key_that_authenticates_as_one(capsys, store):
+    from taskapi.auth.identity import authenticate_api_key
+
+    key = create(capsys, "ops", "--role", "operator")
+    assert store.get(key.split(".")[2]).role == "operator"
+    assert authenticate_api_key(key, store).is_operator
+    tenant = create(capsys, "acme")
+    assert store.get(tenant.split(".")[2]).role == "tenant"
+    assert not authenticate_api_key(tenant, store).is_operator
+    code, _, err = run(capsys, "keys", "create", "--account", "ops", "--role", "admin")
+    assert code != cli.EXIT_OK
+    assert "invalid choice: 'admin'" in err
+
+
+def test_rotation_keeps_the_role(capsys, store):
+    key = create(capsys, "ops", "--role", "operator")
+    code, out, _ = run(capsys, "keys", "rotate", key)
+    assert code == cli.EXIT_OK
+    assert store.get(out.strip().splitlines()[-1].split(".")[2]).role == "operator"
+
+
+def test_token_with_role_operator_carries_the_roles_claim(capsys):
+    from taskapi.auth.identity import authenticate
+    from taskapi.settings import get_settings
+
+    def principal(*extra: str):
+        code, out, err = run(capsys, "token", "--sub", "op-1", "--account", "ops", *extra)
+        assert code == cli.EXIT_OK, err
+        bearer = f"Bearer {out.strip().splitlines()[-1]}"
+        return authenticate(
+            authorization=bearer, api_key=None, account_id="ops", settings=get_settings(), key_store=store
+        )
+
+    store = InMemoryApiKeyStore()
+    assert principal("--role", "operator").role == "operator"
+    assert principal().role == "tenant"
+
+
 def test_create_defaults_to_the_settings_plan(capsys, store, monkeypatch):
     monkeypatch.setenv("TASKAPI_DEFAULT_PLAN", "enterprise")
     key = create(capsys)
@@ -103,15 +141,15 @@ def test_list_shows_prefix_plan_created_and_state_but_never_a_secret(capsys, sto
     code, out, err = run(capsys, "keys", "list", "--account", "acme")
     assert code == cli.EXIT_OK, err
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["KEY", "PLAN", "CREATED", "STATE"]
+    assert lines[0].split() == ["KEY", "PLAN", "ROLE", "CREATED", "STATE"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:5]}
     prefix = {key: key.rsplit(".", 1)[0] for key in (active, revoked, rotated, replacement)}
     assert set(rows) == set(prefix.values())
-    assert rows[prefix[active]][0] == "standard"
-    assert rows[prefix[active]][2:] == ["active"]
-    assert rows[prefix[revoked]][2] == "revoked"
-    assert rows[prefix[rotated]][2] == "expires"
-    assert rows[prefix[replacement]][2:] == ["active"]
+    assert rows[prefix[active]][:2] == ["standard", "tenant"]
+    assert rows[prefix[active]][3:] == ["active"]
+    assert rows[prefix[revoked]][3] == "revoked"
+    assert rows[prefix[rotated]][3] == "expires"
+    assert rows[prefix[replacement]][3:] == ["active"]
     assert lines[5] == "Bearer-token requests of account acme are metered on plan standard."
     for key in (active, revoked, rotated, replacement):
         assert key.rsplit(".", 1)[1] not in out

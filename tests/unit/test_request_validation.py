@@ -27,6 +27,56 @@ def test_video_needs_story_prompt_and_segments():
     assert ("tasks", 0, "video", "request_data", "segments") in locs(errors)
 
 
+def test_the_reference_video_example_is_refused_naming_both_fields_in_words():
+    """The reference's authentication example: a video whose request_data is {"content": ...}."""
+    errors = errors_of(
+        {"tasks": [{"task_id": "task_001", "task_type": "video", "priority": "high", "request_data": {"content": "x"}}]}
+    )
+    by_field = {e["loc"][-1]: e for e in errors}
+    assert set(by_field) == {"story_prompt", "segments"}
+    assert all(e["type"] == "missing" for e in errors)
+    assert by_field["story_prompt"]["msg"] == (
+        "Field required: a video task's request_data needs story_prompt, the text or topic to narrate; "
+        "content is read as the prompt only for documentation and animated_lesson tasks"
+    )
+    assert by_field["segments"]["msg"] == (
+        'Field required: a video task\'s request_data needs segments, an integer from 1 to 50 or "maximum"'
+    )
+
+
+def test_a_missing_video_field_is_reported_beside_every_other_error():
+    errors = errors_of(factories.bulk(factories.video(request_data={"story_prompt": "x", "language": 7})))
+    assert sorted(e["loc"][-1] for e in errors) == ["language", "segments"]
+
+
+@pytest.mark.parametrize("task_type", ["documentation", "animated_lesson"])
+def test_documentation_and_lessons_take_content_as_the_prompt_and_store_it_as_given(task_type):
+    task = task_adapter.validate_python({"task_type": task_type, "request_data": {"content": "Lesson about maths"}})
+    assert task.request_data_dict() == {"content": "Lesson about maths"}
+    assert task.request_data.prompt == "Lesson about maths"
+    both = task_adapter.validate_python(
+        {"task_type": task_type, "request_data": {"story_prompt": "the prompt", "content": "extra"}}
+    )
+    assert both.request_data.prompt == "the prompt"
+
+
+@pytest.mark.parametrize("task_type", ["documentation", "animated_lesson"])
+def test_documentation_and_lessons_without_a_prompt_say_what_to_send(task_type):
+    errors = errors_of(factories.bulk({"task_type": task_type, "request_data": {"language": "fr"}}))
+    assert [(e["loc"][-1], e["type"], e["msg"]) for e in errors] == [
+        ("story_prompt", "missing", "Field required: send the prompt as story_prompt (or as content)")
+    ]
+    blank = errors_of(factories.bulk({"task_type": task_type, "request_data": {"content": "  "}}))
+    assert [e["loc"][-1] for e in blank] == ["content"]
+
+
+@pytest.mark.parametrize("task_type", ["video", "quiz"])
+def test_video_and_quiz_do_not_take_content_for_their_prompt(task_type):
+    request_data = {"content": "x", "segments": 2} if task_type == "video" else {"content": "x", "difficulty": "easy"}
+    errors = errors_of(factories.bulk({"task_type": task_type, "request_data": request_data}))
+    assert [e["loc"][-1] for e in errors] == ["story_prompt"]
+
+
 @pytest.mark.parametrize("segments", [1, 50, "maximum"])
 def test_segments_accepts_1_to_50_or_maximum(segments):
     body = factories.video(request_data={"story_prompt": "x", "segments": segments})
@@ -106,10 +156,38 @@ def test_empty_task_id_and_source_fields_mean_missing():
     assert task.task_source_group_id is None
 
 
-@pytest.mark.parametrize("task_id", ["a/b", "a,b", "a b", "a#b", "x" * 129])
+@pytest.mark.parametrize("task_id", ["a/b", "a,b", "a b", "a#b", "x" * 129, "abc\n"])
 def test_task_ids_that_could_not_be_addressed_are_rejected(task_id):
     errors = errors_of(factories.bulk(factories.video(task_id=task_id)))
     assert locs(errors) == [("tasks", 0, "video", "task_id")]
+    if len(task_id) <= 128:
+        assert errors[0]["msg"] == "a task_id may contain only letters, digits and . _ : @ ~ + = -"
+
+
+@pytest.mark.parametrize("task_id", ["bulk", "bulk-cancel", "bulk-regenerate", "requeue-pending"])
+def test_task_ids_that_name_an_endpoint_are_refused(task_id):
+    errors = errors_of(factories.bulk(factories.video(task_id=task_id)))
+    assert locs(errors) == [("tasks", 0, "video", "task_id")]
+    assert errors[0]["msg"] == f"'{task_id}' names an endpoint (/api/tasks/{task_id}); choose another task_id"
+
+
+@pytest.mark.parametrize(
+    "value", ["Math 101", "Cours d'été", "数学 – 1", "a/b#c,d", "x" * 256, "  spaced  ", "emoji 📐"]
+)
+def test_source_fields_take_any_text_without_control_characters(value):
+    task = task_adapter.validate_python(
+        factories.video(task_source_id=value, task_source_group_id=value, task_source_name=value)
+    )
+    assert (task.task_source_id, task.task_source_group_id, task.task_source_name) == (value, value, value)
+
+
+@pytest.mark.parametrize("value", ["tab\there", "line\nbreak", "nul\x00", "del\x7f", "c1\x85", "x" * 257])
+@pytest.mark.parametrize("field", ["task_source_id", "task_source_group_id", "task_source_name"])
+def test_source_fields_refuse_control_characters_and_more_than_256_characters(field, value):
+    errors = errors_of(factories.bulk(factories.video(**{field: value})))
+    assert locs(errors) == [("tasks", 0, "video", field)]
+    if len(value) <= 256:
+        assert errors[0]["msg"] == "must not contain control characters (tabs, line breaks...)"
 
 
 def test_duplicate_ids_in_one_request_name_both_indexes():

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra.template import load_template, resources
+from taskapi.http.app import create_app
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -102,6 +103,25 @@ def test_the_api_meters_callers_by_the_key_its_authorizer_names():
     assert security == {"TaskAuthorizer": [], "UsagePlanKey": []}  # authorizer AND API key required
     for public in ("/health", "/openapi.json", "/docs"):
         assert BODY["paths"][public]["get"]["security"] == []
+
+
+PUBLIC_PATHS = {"/health", "/openapi.json", "/docs"}
+
+
+def test_every_path_the_app_serves_is_routed_and_only_public_ones_skip_the_authorizer():
+    """A route outside /api (the reference's /task/requeue-pending) needs its own gateway path,
+    guarded and integrated exactly like /api/{proxy+}, or API Gateway answers it 403 by itself."""
+    served = set(create_app().openapi()["paths"])
+    assert {path for path in served if not path.startswith("/api/")} <= set(BODY["paths"])
+    proxy = BODY["paths"]["/api/{proxy+}"]["x-amazon-apigateway-any-method"]
+    for path, item in BODY["paths"].items():
+        if path in PUBLIC_PATHS or path == "/api/{proxy+}":
+            continue
+        assert set(item) == {"x-amazon-apigateway-any-method"}, path  # the app answers 405 for a wrong method
+        operation = item["x-amazon-apigateway-any-method"]
+        assert operation["security"] == proxy["security"], path
+        assert operation["x-amazon-apigateway-integration"] == proxy["x-amazon-apigateway-integration"], path
+    assert "/task/requeue-pending" in BODY["paths"]
 
 
 def test_authorizer_caching_is_keyed_on_every_header_the_decision_reads():

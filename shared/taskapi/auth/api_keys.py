@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from taskapi.auth.principal import ROLES, TENANT, Role
 from taskapi.errors import Conflict, NotFound, Retryable
 from taskapi.models.domain import isoformat, utc_now
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
@@ -59,6 +60,8 @@ class ApiKeyRecord:
     plan: str = LEGACY_PLAN
     gateway_key_id: str | None = None
     """Its API Gateway API key (same value, attached to the plan's usage plan); None once deleted."""
+    role: Role = TENANT
+    """What the key may do: tenant (its account's tasks) or operator (also every tenant's queues)."""
 
     @property
     def display_prefix(self) -> str:
@@ -132,12 +135,19 @@ def check_account_id(account_id: str) -> None:
         raise ValueError(f"account id {account_id!r} must match {ACCOUNT_ID_PATTERN}")
 
 
-def generate_key(account_id: str, plan: str = LEGACY_PLAN) -> tuple[str, ApiKeyRecord]:
+def generate_key(account_id: str, plan: str = LEGACY_PLAN, role: Role = TENANT) -> tuple[str, ApiKeyRecord]:
     check_account_id(account_id)
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} must be one of {', '.join(ROLES)}")
     key_id = secrets.token_hex(8)
     key = f"{KEY_PREFIX}.{account_id}.{key_id}.{secrets.token_urlsafe(32)}"
     record = ApiKeyRecord(
-        key_id=key_id, account_id=account_id, key_hash=hash_key(key), created_at=isoformat(utc_now()), plan=plan
+        key_id=key_id,
+        account_id=account_id,
+        key_hash=hash_key(key),
+        created_at=isoformat(utc_now()),
+        plan=plan,
+        role=role,
     )
     return key, record
 
@@ -251,6 +261,7 @@ def _record_item(record: ApiKeyRecord) -> dict[str, Any]:
         "key_hash": {"S": record.key_hash},
         "created_at": {"S": record.created_at},
         "plan": {"S": record.plan},
+        "role": {"S": record.role},
     }
     if record.revoked_at is not None:
         item["revoked_at"] = {"S": record.revoked_at}
@@ -260,7 +271,9 @@ def _record_item(record: ApiKeyRecord) -> dict[str, Any]:
 
 
 def _record_from(item: dict[str, Any]) -> ApiKeyRecord:
-    """Items written before plans existed have no plan (free) and no gateway key."""
+    """Items written before plans existed have no plan (free) and no gateway key; before roles,
+    no role (tenant). An unknown role is read as tenant: never more than the record says."""
+    role = item.get("role", {}).get("S")
     return ApiKeyRecord(
         key_id=item["key_id"]["S"],
         account_id=item["account_id"]["S"],
@@ -269,6 +282,7 @@ def _record_from(item: dict[str, Any]) -> ApiKeyRecord:
         revoked_at=item.get("revoked_at", {}).get("S"),
         plan=item.get("plan", {}).get("S", LEGACY_PLAN),
         gateway_key_id=item.get("gateway_key_id", {}).get("S"),
+        role="operator" if role == "operator" else TENANT,
     )
 
 

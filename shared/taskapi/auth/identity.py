@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 from taskapi.auth.api_keys import ApiKeyStore, key_matches, parse_key
-from taskapi.auth.principal import AuthMethod, Principal
-from taskapi.auth.tokens import decode_bearer
+from taskapi.auth.principal import OPERATOR, TENANT, AuthMethod, Principal
+from taskapi.auth.tokens import decode_bearer, role_of
 from taskapi.errors import Forbidden, Unauthenticated
 from taskapi.models.domain import utc_now
 from taskapi.settings import PLANS, Settings
@@ -36,6 +36,7 @@ def authenticate_api_key(key: str, store: ApiKeyStore, account_id: str | None = 
         user_id=f"api_key_user_{record.account_id}",
         auth_method="api_key",
         plan=record.plan,
+        role=record.role,
     )
 
 
@@ -63,7 +64,7 @@ def authenticate(
         raise Unauthenticated("X-Account-ID header is required with a bearer token")
     if account_id not in claims["accounts"]:
         raise Forbidden(f"Token does not grant access to account {account_id}")
-    return Principal(account_id=account_id, user_id=claims["sub"], auth_method="jwt")
+    return Principal(account_id=account_id, user_id=claims["sub"], auth_method="jwt", role=role_of(claims))
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,12 @@ def plan_of(principal: Principal, key_store: ApiKeyStore, settings: Settings) ->
 
 
 def to_context(principal: Principal) -> dict[str, str]:
-    context = {"account_id": principal.account_id, "user_id": principal.user_id, "auth_method": principal.auth_method}
+    context = {
+        "account_id": principal.account_id,
+        "user_id": principal.user_id,
+        "auth_method": principal.auth_method,
+        "role": principal.role,
+    }
     if principal.plan:
         context["plan"] = principal.plan
     return context
@@ -134,4 +140,6 @@ def from_context(context: Mapping[str, Any] | None) -> Principal | None:
         user_id=user_id,
         auth_method=auth_method,
         plan=plan if isinstance(plan, str) and plan in PLANS else None,
+        # Only an explicit "operator" grants it: a context without a role is a tenant's.
+        role=OPERATOR if context.get("role") == OPERATOR else TENANT,
     )

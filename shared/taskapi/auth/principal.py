@@ -4,6 +4,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 AuthMethod = Literal["jwt", "api_key"]
+Role = Literal["tenant", "operator"]
+ROLES: tuple[Role, ...] = ("tenant", "operator")
+TENANT: Role = "tenant"
+OPERATOR: Role = "operator"
 
 
 @dataclass(frozen=True)
@@ -17,3 +21,10 @@ class Principal:
     """The usage plan the caller is metered on (free, standard, enterprise); None when the
     credentials do not say (a bearer token verified outside API Gateway): the account's
     enrolment, or the default plan, applies."""
+    role: Role = TENANT
+    """tenant: acts on its account's tasks and sees figures about them only. operator: may also
+    act on or see what concerns every tenant (processing control, real queue depths)."""
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR

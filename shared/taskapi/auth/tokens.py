@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from taskapi.auth.principal import OPERATOR, TENANT, Role
 from taskapi.errors import Unauthenticated
 from taskapi.settings import Settings
 
@@ -220,10 +221,25 @@ def decode_bearer(token: str, settings: Settings) -> dict[str, Any]:
         raise Unauthenticated("Bearer token carries no 'accounts' list")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise Unauthenticated("Bearer token carries no subject")
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthenticated("Bearer token's 'roles' claim must be a list of strings")
     return claims
 
 
-def issue_local_token(settings: Settings, *, subject: str, accounts: list[str], ttl_seconds: int = 86_400) -> str:
+def role_of(claims: dict[str, Any]) -> Role:
+    """operator when the verified token's `roles` list holds "operator"; tenant otherwise."""
+    return OPERATOR if OPERATOR in claims.get("roles", []) else TENANT
+
+
+def issue_local_token(
+    settings: Settings,
+    *,
+    subject: str,
+    accounts: list[str],
+    ttl_seconds: int = 86_400,
+    roles: list[str] | None = None,
+) -> str:
     """An HS256 token for the local stack and tests (the CLI's `taskapi token`)."""
     import jwt
 
@@ -239,4 +255,6 @@ def issue_local_token(settings: Settings, *, subject: str, accounts: list[str], 
         "nbf": now,
         "exp": now + ttl_seconds,
     }
+    if roles:
+        claims["roles"] = roles
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -122,7 +122,7 @@ CHUNK: Final = limits.MAX_BULK_TASKS
 PAGE_SIZE: Final = 100
 """Tasks per list call: whole tasks (request_data up to 24 KB each), as iter_tasks pages them."""
 OPEN_FILTER: Final = ",".join(s.value for s in TaskStatus if s in OPEN_STATUSES)
-_ID = re.compile(limits.ID_PATTERN)
+_SOURCE_TEXT = re.compile(limits.SOURCE_TEXT_PATTERN)
 
 
 @dataclass
@@ -168,10 +168,11 @@ def _positive_int(raw: str) -> int:
 
 
 def _identifier(raw: str) -> str:
+    """A group or source id: any text of 1-256 characters without control characters."""
     value = raw.strip()
-    if not value or len(value) > limits.MAX_SOURCE_ID_LENGTH or not _ID.match(value):
+    if not value or len(value) > limits.MAX_SOURCE_ID_LENGTH or not _SOURCE_TEXT.fullmatch(value):
         raise argparse.ArgumentTypeError(
-            f"{raw!r} must be 1-{limits.MAX_SOURCE_ID_LENGTH} letters, digits or . _ : @ ~ + = -"
+            f"{raw!r} must be 1-{limits.MAX_SOURCE_ID_LENGTH} characters without control characters"
         )
     return value
 

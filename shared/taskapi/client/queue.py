@@ -8,12 +8,13 @@ from taskapi.models.responses import ProcessPendingOut, QueueRestartOut, QueueSt
 
 class QueueEndpoints(BaseClient):
     def queue_status(self) -> QueueStatusOut:
-        """GET /api/tasks/queue/status: queue depths, whether processing is active, and the
-        account's PENDING / QUEUED / PROCESSING tasks."""
+        """GET /api/tasks/queue/status: whether processing is active and the account's PENDING /
+        QUEUED / PROCESSING tasks (an operator's key also gets the real queue depths)."""
         return self._call("GET", "/api/tasks/queue/status", QueueStatusOut, idempotent=True)
 
     def queue_restart(self) -> QueueRestartOut:
-        """POST /api/tasks/queue/restart: enable processing (idempotent: enabling twice is once)."""
+        """POST /api/tasks/queue/restart: enable processing (idempotent: enabling twice is once).
+        Operators only: a tenant's credentials raise Forbidden."""
         return self._call("POST", "/api/tasks/queue/restart", QueueRestartOut, idempotent=True)
 
     def queue_process_pending(self) -> ProcessPendingOut:

@@ -37,7 +37,7 @@ class AnimatedLessonEngine:
         english = is_english(language)
 
         progress(10, "Reading the prompt")
-        analysis = analyse(data.story_prompt, language)
+        analysis = analyse(data.prompt, language)
         narrator = Narrator(analysis, "lesson", english)
 
         progress(30, "Planning scenes")

@@ -46,7 +46,7 @@ class DocumentationEngine:
         english = is_english(language)
 
         progress(10, "Reading the prompt")
-        analysis = analyse(data.story_prompt, language)
+        analysis = analyse(data.prompt, language)
 
         progress(35, "Outlining sections")
         sections = _sections(analysis, english)

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.http import errors
+from taskapi.http.methods import MethodNotAllowedRoute
+from taskapi.http.reference import router as reference_router
 from taskapi.http.routes import router
 from taskapi.http.uploads import router as uploads_router
 from taskapi.models.responses import HealthOut
@@ -17,7 +19,7 @@ Submit content-generation tasks (video, quiz, animated_lesson, documentation) in
 follow them by group, source and id.
 
 Authenticate with **X-API-Key**, or with **Authorization: Bearer &lt;JWT&gt;** plus **X-Account-ID**.
-Every error answers `{"detail": ...}`.
+Every error answers `{"detail": ...}`. A method a path does not serve is 405 with `Allow`.
 """
 
 
@@ -37,6 +39,10 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(router)
     app.include_router(uploads_router)
+    app.include_router(reference_router)
+    # First in the routing table: a served path asked with another method is 405, never a
+    # template's match (GET /api/tasks/bulk is not GET /api/tasks/{task_id}).
+    app.router.routes.insert(0, MethodNotAllowedRoute(app.router.routes))
 
     @app.get("/health", response_model=HealthOut, tags=["health"], summary="Liveness, without credentials")
     def health() -> HealthOut:

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import authenticate, from_context, plan_of
 from taskapi.auth.principal import Principal
+from taskapi.errors import Forbidden
 from taskapi.queueing.control import ProcessingControl
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore
@@ -50,6 +51,17 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+OPERATOR_REQUIRED = "Operator role required"
+
+
+def get_operator(principal: PrincipalDep) -> Principal:
+    """The caller, if it holds the operator role: actions on every tenant's processing need it."""
+    if not principal.is_operator:
+        raise Forbidden(OPERATOR_REQUIRED)
+    return principal
+
+
+OperatorDep = Annotated[Principal, Depends(get_operator)]
 
 
 def get_ceiling(

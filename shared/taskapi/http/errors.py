@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -40,7 +41,38 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+PLUS_HINT = "; a '+' in a query string means a space: send it as %2B"
+
+
+def _plus_in_raw_query(query_string: bytes) -> set[str]:
+    """The query parameters whose raw value holds a '+', which the query parser read as a space."""
+    names = set()
+    for pair in query_string.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if "+" in value:
+            names.add(unquote_plus(name))
+    return names
+
+
+def _with_plus_hints(problems: list[dict[str, Any]], query_string: bytes) -> list[dict[str, Any]]:
+    """A refused query value that was sent with '+' says so: the sender most likely meant a plus."""
+    if b"+" not in query_string:
+        return problems
+    names = _plus_in_raw_query(query_string)
+    for problem in problems:
+        loc = problem["loc"]
+        if len(loc) == 2 and loc[0] == "query" and loc[1] in names:
+            problem["msg"] = f"{problem['msg']}{PLUS_HINT}"
+    return problems
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.InvalidFields)
+    async def _invalid_fields(request: Request, exc: errors.InvalidFields) -> JSONResponse:
+        # Checks only the service can make (request_data against a stored task's type) answer
+        # exactly like the body's own validation.
+        return JSONResponse({"detail": jsonable_encoder(exc.problems)}, status_code=422)
+
     @app.exception_handler(errors.TaskApiError)
     async def _domain(request: Request, exc: errors.TaskApiError) -> JSONResponse:
         status = status_for(exc)
@@ -53,7 +85,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_clean(e) for e in exc.errors()]
+        problems = _with_plus_hints([_clean(e) for e in exc.errors()], request.scope.get("query_string", b""))
         too_many = next((p for p in problems if p["type"] == TOO_MANY_TASKS), None)
         if too_many is not None:
             return JSONResponse({"detail": too_many["msg"]}, status_code=413)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from taskapi.http.deps import (
     CeilingDep,
     ControlDep,
+    OperatorDep,
     PrincipalDep,
     QueueDep,
     RepositoryDep,
@@ -19,7 +20,13 @@ from taskapi.http.deps import (
 )
 from taskapi.models import limits
 from taskapi.models.domain import Priority, Task, TaskStatus, TaskType
-from taskapi.models.requests import BulkCancelRequest, BulkCreateRequest, BulkRegenerateRequest, TaskCreate
+from taskapi.models.requests import (
+    BulkCancelRequest,
+    BulkCreateRequest,
+    BulkRegenerateRequest,
+    TaskCreate,
+    TaskUpdate,
+)
 from taskapi.models.responses import (
     BulkCancelOut,
     BulkRegenerateOut,
@@ -35,6 +42,7 @@ from taskapi.models.responses import (
 from taskapi.results import ResultStore
 from taskapi.services import lifecycle, queue_admin
 from taskapi.services import tasks as task_service
+from taskapi.services import updates as update_service
 from taskapi.store.base import TaskFilters
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -56,13 +64,17 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 LIST_ERRORS = {**AUTH_ERRORS, 400: {"model": ErrorOut, "description": "next_token does not fit this request"}}
-MAX_SKIP = 10_000
+MAX_SKIP = 100_000
+"""The reference sets no maximum; each skipped task is still read (see list_tasks)."""
 _ID = re.compile(limits.ID_PATTERN)
+_SOURCE_TEXT = re.compile(limits.SOURCE_TEXT_PATTERN)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
-def _csv(name: str, raw: str | None, *, most: int, pattern: re.Pattern[str] | None = _ID) -> tuple[str, ...]:
+def _csv(
+    name: str, raw: str | None, *, most: int, pattern: re.Pattern[str] | None, longest: int, allowed: str = ""
+) -> tuple[str, ...]:
     """Comma-separated values with empty ones dropped and repeats removed, in order."""
     if raw is None:
         return ()
@@ -70,15 +82,17 @@ def _csv(name: str, raw: str | None, *, most: int, pattern: re.Pattern[str] | No
     problem = None
     if len(values) > most:
         problem = f"at most {most} values"
-    elif pattern is not None and any(not pattern.match(v) or len(v) > limits.MAX_SOURCE_ID_LENGTH for v in values):
-        problem = "values may contain only letters, digits and . _ : @ ~ + = -"
+    elif any(len(v) > longest for v in values):
+        problem = f"each value may be at most {longest} characters"
+    elif pattern is not None and any(not pattern.fullmatch(v) for v in values):
+        problem = f"values may contain only {allowed}"
     if problem:
         raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": problem, "input": raw}])
     return values
 
 
 def _statuses(raw: str | None) -> tuple[TaskStatus, ...]:
-    values = _csv("status", raw, most=len(TaskStatus), pattern=None)
+    values = _csv("status", raw, most=len(TaskStatus), pattern=None, longest=len("PROCESSING"))
     known = {s.value for s in TaskStatus}
     unknown = [v for v in values if v.upper() not in known]
     if unknown:
@@ -98,10 +112,26 @@ def _statuses(raw: str | None) -> tuple[TaskStatus, ...]:
 def task_filters(
     task_source_group_id: Annotated[
         str | None,
-        Query(max_length=limits.MAX_SOURCE_ID_LENGTH, pattern=limits.ID_PATTERN, description="Only this group."),
+        Query(
+            max_length=limits.MAX_SOURCE_ID_LENGTH,
+            pattern=limits.SOURCE_TEXT_PATTERN,
+            description="Only this group (any text, URL-encoded).",
+        ),
     ] = None,
     task_source_ids: Annotated[
-        str | None, Query(description="Comma-separated source ids (any of); empty values are dropped.")
+        str | None,
+        Query(
+            description="Comma-separated source ids (any of), URL-encoded; empty values are dropped. "
+            "For one id that holds a comma, use task_source_id."
+        ),
+    ] = None,
+    task_source_id: Annotated[
+        str | None,
+        Query(
+            max_length=limits.MAX_SOURCE_ID_LENGTH,
+            pattern=limits.SOURCE_TEXT_PATTERN,
+            description="One source id, taken whole (commas included); combines with task_source_ids as any of.",
+        ),
     ] = None,
     task_ids: Annotated[str | None, Query(description="Comma-separated task ids (any of).")] = None,
     status: Annotated[
@@ -110,10 +140,38 @@ def task_filters(
     task_type: TaskType | None = None,
     priority: Priority | None = None,
 ) -> TaskFilters:
+    sources = _csv(
+        "task_source_ids",
+        task_source_ids,
+        most=limits.MAX_FILTER_SOURCE_IDS,
+        pattern=_SOURCE_TEXT,
+        longest=limits.MAX_SOURCE_ID_LENGTH,
+        allowed="text without control characters",
+    )
+    if task_source_id:
+        sources = tuple(dict.fromkeys((*sources, task_source_id)))
+        if len(sources) > limits.MAX_FILTER_SOURCE_IDS:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "task_source_ids"),
+                        "msg": f"at most {limits.MAX_FILTER_SOURCE_IDS} source ids with task_source_id",
+                        "input": task_source_ids,
+                    }
+                ]
+            )
     return TaskFilters(
         group_id=task_source_group_id or None,
-        source_ids=_csv("task_source_ids", task_source_ids, most=limits.MAX_FILTER_SOURCE_IDS),
-        task_ids=_csv("task_ids", task_ids, most=limits.MAX_FILTER_IDS),
+        source_ids=sources,
+        task_ids=_csv(
+            "task_ids",
+            task_ids,
+            most=limits.MAX_FILTER_IDS,
+            pattern=_ID,
+            longest=limits.MAX_TASK_ID_LENGTH,
+            allowed=limits.ID_CHARACTERS,
+        ),
         statuses=_statuses(status),
         task_type=task_type,
         priority=priority,
@@ -165,7 +223,15 @@ def list_tasks(
     results: ResultsDep,
     filters: Annotated[TaskFilters, Depends(task_filters)],
     limit: Annotated[int, Query(ge=1, le=limits.MAX_LIST_LIMIT)] = limits.DEFAULT_LIST_LIMIT,
-    skip: Annotated[int, Query(ge=0, le=MAX_SKIP, description="Tasks to pass over (use next_token to go deeper).")] = 0,
+    skip: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_SKIP,
+            description="Tasks to pass over. Each skipped task is read, so a far skip costs what it skips; "
+            "next_token costs only its page.",
+        ),
+    ] = 0,
     next_token: Annotated[str | None, Query(max_length=2048, description="Cursor from the previous page.")] = None,
 ) -> TaskListOut:
     page = task_service.list_tasks(repository, principal, filters, limit=limit, skip=skip, next_token=next_token)
@@ -223,14 +289,25 @@ def bulk_regenerate(
 def queue_status(
     principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep, control: ControlDep
 ) -> QueueStatusOut:
-    """Queue depths by priority (dead-letter queues too), whether processing is active, and the
-    caller's PENDING / QUEUED / PROCESSING tasks."""
+    """Whether processing is active and the caller's PENDING / QUEUED / PROCESSING tasks. For a
+    tenant every figure of overall_queue_status is about its own tasks (dead-letter figures null)
+    and event_source_mappings carry states only; an operator sees the real queue depths (dead-letter
+    queues too) and each mapping's id and queue ARN."""
     return QueueStatusOut.model_validate(queue_admin.queue_status(repository, queue, control, principal))
 
 
-@router.post("/queue/restart", response_model=QueueRestartOut, responses=AUTH_ERRORS, summary="Restart processing")
-def queue_restart(principal: PrincipalDep, control: ControlDep) -> QueueRestartOut:
-    """Enables the processor's event source mappings if processing was paused."""
+@router.post(
+    "/queue/restart",
+    response_model=QueueRestartOut,
+    responses={
+        **AUTH_ERRORS,
+        403: {"model": ErrorOut, "description": "Operator role required (or X-Account-ID not granted)"},
+    },
+    summary="Restart processing (operators)",
+)
+def queue_restart(operator: OperatorDep, control: ControlDep) -> QueueRestartOut:
+    """Enables the processor's event source mappings if processing was paused. Processing is
+    shared by every tenant, so only an operator may turn it on: 403 for a tenant, nothing changed."""
     return QueueRestartOut.model_validate(queue_admin.restart_processing(control))
 
 
@@ -273,3 +350,37 @@ def get_task(
     results: ResultsDep,
 ) -> TaskOut:
     return _out(task_service.get_task(repository, principal, task_id), results)
+
+
+UPDATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **BODY_ERRORS,
+    404: {"model": ErrorOut, "description": "No such task in this account"},
+    409: {
+        "model": ErrorOut,
+        "description": "The task's status does not allow the change (request_data only while PENDING, "
+        "priority not while PROCESSING), or the task changed meanwhile; retry",
+    },
+    429: {
+        "model": ErrorOut,
+        "description": "request_data would make the task one more unfinished task than the plan's ceiling "
+        "allows; nothing was changed. Retry-After says when to try again.",
+    },
+}
+
+
+@router.patch("/{task_id}", response_model=TaskOut, responses=UPDATE_ERRORS, summary="Change a task")
+def update_task(
+    task_id: Annotated[str, Path(max_length=limits.MAX_TASK_ID_LENGTH)],
+    body: TaskUpdate,
+    principal: PrincipalDep,
+    repository: RepositoryDep,
+    queue: QueueDep,
+    results: ResultsDep,
+    ceiling: CeilingDep,
+) -> TaskOut:
+    """Gives a PENDING task its request_data (checked against the task's type, as on create) and
+    queues it at once; changes the priority (not while PROCESSING; a QUEUED task is sent again on
+    the new priority's queue) and the source fields (null clears one). Fields left out keep their
+    value; every change adds an event."""
+    task = update_service.update_task(repository, queue, principal, task_id, body, ceiling=ceiling)
+    return _out(task, results)

@@ -8,7 +8,14 @@ MAX_FILTER_IDS = 100
 """task_ids / task_source_ids values in one list or count query."""
 
 ID_PATTERN = r"^[A-Za-z0-9._:@~+=-]+$"
-"""Ids are used in URLs and comma-separated filters, so no '/', ',', '#', whitespace."""
+"""Task ids are used in URL paths and comma-separated filters, so no '/', ',', '#', whitespace."""
+ID_CHARACTERS = "letters, digits and . _ : @ ~ + = -"
+RESERVED_TASK_IDS = frozenset({"bulk", "bulk-cancel", "bulk-regenerate", "requeue-pending"})
+"""Ids that are fixed paths under /api/tasks/: a task so named could not be read at /api/tasks/{id}."""
+"""ID_PATTERN in words, for error messages."""
+SOURCE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+"""task_source_id, task_source_group_id and task_source_name: any text without control characters
+("Math 101", "Cours d'été", "数学"). Filters take them URL-encoded."""
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 """Account ids are embedded in API keys ("tk.<account>.<key id>.<secret>"), so no dots."""
 MAX_TASK_ID_LENGTH = 128

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -11,15 +12,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainValidator,
     StrictBool,
     StrictFloat,
     StrictInt,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from taskapi.models import limits
 from taskapi.models.domain import Priority, TaskType
@@ -48,10 +53,62 @@ HttpUrl = Annotated[str, Field(max_length=limits.MAX_URL_LENGTH, pattern=URL_PAT
 Prompt = Annotated[
     str, Field(min_length=1, max_length=limits.MAX_PROMPT_LENGTH, pattern=r"\S"), AfterValidator(_not_blank)
 ]
+# Optional for the model, never null on the wire: the schema is the prompt's, and null is refused.
+OptionalPrompt = Annotated[
+    Prompt | None,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": limits.MAX_PROMPT_LENGTH, "pattern": r"\S"}),
+]
 ShortText = Annotated[str, Field(max_length=128)]
-SourceId = Annotated[str, Field(min_length=1, max_length=limits.MAX_SOURCE_ID_LENGTH, pattern=limits.ID_PATTERN)]
-SourceName = Annotated[str, Field(min_length=1, max_length=limits.MAX_SOURCE_NAME_LENGTH)]
-TaskId = Annotated[str, Field(min_length=1, max_length=limits.MAX_TASK_ID_LENGTH, pattern=limits.ID_PATTERN)]
+_TASK_ID = re.compile(limits.ID_PATTERN)
+_SOURCE_TEXT = re.compile(limits.SOURCE_TEXT_PATTERN)
+
+
+def _task_id(value: str) -> str:
+    if not _TASK_ID.fullmatch(value):  # fullmatch: "$" alone would let a final line break through
+        raise PydanticCustomError(
+            "task_id_characters", "a task_id may contain only {characters}", {"characters": limits.ID_CHARACTERS}
+        )
+    if value in limits.RESERVED_TASK_IDS:
+        raise PydanticCustomError(
+            "task_id_reserved",
+            "'{task_id}' names an endpoint (/api/tasks/{task_id}); choose another task_id",
+            {"task_id": value},
+        )
+    return value
+
+
+def _source_text(value: str) -> str:
+    if not _SOURCE_TEXT.fullmatch(value):
+        raise PydanticCustomError("control_characters", "must not contain control characters (tabs, line breaks...)")
+    return value
+
+
+# The patterns are documented in the schema; the validators enforce them with a message in words.
+SourceId = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=limits.MAX_SOURCE_ID_LENGTH, json_schema_extra={"pattern": limits.SOURCE_TEXT_PATTERN}
+    ),
+    AfterValidator(_source_text),
+]
+SourceName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=limits.MAX_SOURCE_NAME_LENGTH,
+        json_schema_extra={"pattern": limits.SOURCE_TEXT_PATTERN},
+    ),
+    AfterValidator(_source_text),
+]
+TaskId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=limits.MAX_TASK_ID_LENGTH,
+        json_schema_extra={"pattern": limits.ID_PATTERN, "not": {"enum": sorted(limits.RESERVED_TASK_IDS)}},
+    ),
+    AfterValidator(_task_id),
+]
 
 
 def _segments(value: Any) -> int | str:
@@ -70,16 +127,93 @@ QUESTION_TYPES: tuple[str, ...] = ("multiple_choice", "true_false")
 DEFAULT_NUM_QUESTIONS = {"easy": 5, "medium": 10, "hard": 15}
 
 
+_BUILT_IN_ERRORS = frozenset(get_args(ErrorType))
+
+
+def _as_raised(error: ErrorDetails) -> InitErrorDetails:
+    """An error pydantic reported, to raise again as it was (a custom one keeps its message)."""
+    loc, value = tuple(error["loc"]), error.get("input")
+    if error["type"] in _BUILT_IN_ERRORS:
+        return InitErrorDetails(type=error["type"], loc=loc, input=value, ctx=error.get("ctx", {}))
+    return InitErrorDetails(type=PydanticCustomError(error["type"], error["msg"]), loc=loc, input=value)
+
+
+def _explain_missing(
+    model: type[BaseModel], data: Any, handler: ModelWrapValidatorHandler[Any], required: dict[str, str]
+) -> Any:
+    """Validate, then say in words what each absent required field is ("Field required: a video
+    task's request_data needs segments, ..."). Every other error is reported as pydantic made it."""
+    absent = [name for name in required if not isinstance(data, dict) or data.get(name) is None]
+    errors: list[ErrorDetails] = []
+    try:
+        validated = handler(data)
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if not (e["type"] == "missing" and tuple(e["loc"]) in {(n,) for n in absent})]
+        validated = None
+    # A field given as null already has its own error (wrong type): one error per field.
+    absent = [name for name in absent if not any(tuple(e["loc"])[:1] == (name,) for e in errors)]
+    if not absent and validated is not None:
+        return validated
+    hint = ""
+    if isinstance(data, dict) and "content" in data:
+        hint = "; content is read as the prompt only for documentation and animated_lesson tasks"
+    explained = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "missing",
+                "Field required: {what}{hint}",
+                {"what": required[name], "hint": hint if name == "story_prompt" else ""},
+            ),
+            loc=(name,),
+            input=data,
+        )
+        for name in absent
+    ]
+    raise ValidationError.from_exception_data(model.__name__, [*explained, *(_as_raised(e) for e in errors)])
+
+
 class _RequestData(BaseModel):
     """Fields the generators understand are type-checked; any other key passes through."""
 
     model_config = ConfigDict(extra="allow")
 
-    story_prompt: Prompt
     language: ShortText | None = Field(default=None, description='Content language (default "English").')
 
 
-class VideoRequestData(_RequestData):
+class _PromptRequired(_RequestData):
+    story_prompt: Prompt
+
+
+class _PromptOrContent(_RequestData):
+    """The reference's authentication examples send the prompt as `content`: these types take
+    either (stored as given; `prompt` is what the engines read)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["story_prompt"]}, {"required": ["content"]}]})
+
+    story_prompt: OptionalPrompt = None
+    content: OptionalPrompt = Field(default=None, description="The prompt, when story_prompt is absent.")
+
+    @field_validator("story_prompt", "content")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        # Runs only for a value the body gave: a prompt sent as null is no prompt.
+        if value is None:
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _a_prompt(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if isinstance(data, dict) and data.get("content") is not None:
+            return handler(data)
+        return _explain_missing(cls, data, handler, {"story_prompt": "send the prompt as story_prompt (or as content)"})
+
+    @property
+    def prompt(self) -> str:
+        return self.story_prompt or self.content or ""
+
+
+class VideoRequestData(_PromptRequired):
     segments: Segments = Field(description='Number of segments, 1-50, or "maximum" to derive it from the prompt.')
     voice_name: ShortText | None = None
     voice_rate: Annotated[StrictFloat, Field(ge=0.25, le=4.0)] | Annotated[StrictInt, Field(ge=1, le=4)] | None = None
@@ -93,8 +227,21 @@ class VideoRequestData(_RequestData):
     intro_video_url: HttpUrl | None = None
     outro_video_url: HttpUrl | None = None
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _plainly_missing(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        return _explain_missing(
+            cls,
+            data,
+            handler,
+            {
+                "story_prompt": "a video task's request_data needs story_prompt, the text or topic to narrate",
+                "segments": 'a video task\'s request_data needs segments, an integer from 1 to 50 or "maximum"',
+            },
+        )
 
-class QuizRequestData(_RequestData):
+
+class QuizRequestData(_PromptRequired):
     difficulty: Literal["easy", "medium", "hard"]
     num_questions: Annotated[StrictInt, Field(ge=1, le=limits.MAX_QUESTIONS)] | None = Field(
         default=None, description="1-50; by default easy 5, medium 10, hard 15."
@@ -110,11 +257,11 @@ class QuizRequestData(_RequestData):
         return None if value is None else list(dict.fromkeys(value))
 
 
-class AnimatedLessonRequestData(_RequestData):
+class AnimatedLessonRequestData(_PromptOrContent):
     pass
 
 
-class DocumentationRequestData(_RequestData):
+class DocumentationRequestData(_PromptOrContent):
     pass
 
 
@@ -262,3 +409,41 @@ class BulkRegenerateRequest(SharedVideoSettings):
         ),
     )
     force: StrictBool = Field(default=False, description="Regenerate tasks that are PROCESSING too (their run stops).")
+
+
+class TaskUpdate(BaseModel):
+    """PATCH /api/tasks/{task_id}: the fields to change, at least one. A field left out keeps its
+    value. request_data is checked against the stored task's type by the service (the body cannot
+    know the type), with the create models and their 24 KiB bound."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    request_data: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The task type's request_data, as on create; only while the task is PENDING. "
+        "The task is queued at once.",
+    )
+    priority: Priority | SkipJsonSchema[None] = Field(
+        default=None, description="Not while PROCESSING; a QUEUED task is sent again on the new priority's queue."
+    )
+    task_source_name: SourceName | None = Field(default=None, description="null clears it.")
+    task_source_id: SourceId | None = Field(default=None, description="null clears it.")
+    task_source_group_id: SourceId | None = Field(default=None, description="null clears it.")
+
+    @field_validator("request_data", "priority")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for a value the body gave: null cannot remove request_data or a priority.
+        if value is None:
+            raise PydanticCustomError("not_null", "may not be null; leave the field out to keep its value")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> TaskUpdate:
+        if not self.model_fields_set:
+            raise PydanticCustomError(
+                "empty_update",
+                "name at least one field to change: request_data, priority, task_source_name, "
+                "task_source_id or task_source_group_id",
+            )
+        return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from taskapi.models.domain import Priority, Task, TaskStatus, TaskType
 
@@ -121,19 +121,35 @@ class BulkRegenerateOut(BaseModel):
 
 
 class OverallQueueStatus(BaseModel):
-    total_queued: int = Field(description="Messages waiting in the four queues (visible + delayed).")
-    processing: int = Field(description="Messages being processed (in flight).")
-    by_priority: dict[str, int]
-    in_flight_by_priority: dict[str, int]
-    dead_letter_by_priority: dict[str, int]
-    dead_letter_total: int
+    """For a tenant every figure is about its own tasks; for an operator, the real queues."""
+
+    total_queued: int = Field(
+        description="Tenant: its QUEUED tasks. Operator: messages waiting in the four queues (visible + delayed)."
+    )
+    processing: int = Field(description="Tenant: its PROCESSING tasks. Operator: messages in flight.")
+    by_priority: dict[str, int] = Field(description="total_queued by priority.")
+    in_flight_by_priority: dict[str, int] = Field(description="processing by priority.")
+    dead_letter_by_priority: dict[str, int] | None = Field(
+        description="Operator: messages in each dead-letter queue. Tenant: null (not counted per account)."
+    )
+    dead_letter_total: int | None
 
 
-class MappingOut(BaseModel):
-    id: str
-    source: str
+class MappingStateOut(BaseModel):
+    """What a tenant sees of an event source mapping: whether it consumes, never its queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: str | None = Field(description="Priority of the queue it consumes.")
     state: str
     enabled: bool
+
+
+class MappingOut(MappingStateOut):
+    """What an operator sees: also the mapping's id and its queue's ARN."""
+
+    id: str
+    source: str
 
 
 class QueueStatusOut(BaseModel):
@@ -144,7 +160,7 @@ class QueueStatusOut(BaseModel):
     account_task_counts: dict[str, int]
     pending_task_ids: list[str]
     queued_task_ids: list[str]
-    event_source_mappings: list[MappingOut]
+    event_source_mappings: list[MappingOut | MappingStateOut]
 
 
 class QueueRestartOut(BaseModel):

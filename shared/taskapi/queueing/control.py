@@ -5,6 +5,7 @@ stack, where no Lambda service runs, the pollers keep the same states in SSM par
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -19,6 +20,18 @@ class MappingState:
     source_arn: str
     enabled: bool
     state: str
+    priority: str | None = None
+    """The priority of the queue the mapping consumes (None for a queue of no known priority)."""
+
+
+def queue_name(arn_or_url: str) -> str:
+    """The queue's name from its ARN (arn:...:name) or URL (https://.../account/name)."""
+    return arn_or_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def priorities_by_queue_name(queue_urls: Mapping[str, str]) -> dict[str, str]:
+    """Queue name -> priority, from the priority -> queue URL settings."""
+    return {queue_name(url): priority for priority, url in queue_urls.items() if url}
 
 
 class ProcessingControl(Protocol):
@@ -35,9 +48,10 @@ def processing_active(mappings: list[MappingState]) -> bool:
 
 
 class LambdaProcessingControl:
-    def __init__(self, client: Any, function_name: str) -> None:
+    def __init__(self, client: Any, function_name: str, queue_urls: Mapping[str, str] | None = None) -> None:
         self._client = client
         self._function = function_name
+        self._priorities = priorities_by_queue_name(queue_urls or {})
 
     def mappings(self) -> list[MappingState]:
         found: list[MappingState] = []
@@ -45,12 +59,14 @@ class LambdaProcessingControl:
             for page in self._client.get_paginator("list_event_source_mappings").paginate(FunctionName=self._function):
                 for mapping in page.get("EventSourceMappings", []):
                     state = mapping.get("State", "")
+                    source_arn = mapping.get("EventSourceArn", "")
                     found.append(
                         MappingState(
                             mapping_id=mapping["UUID"],
-                            source_arn=mapping.get("EventSourceArn", ""),
+                            source_arn=source_arn,
                             enabled=state in ("Enabled", "Enabling", "Updating"),
                             state=state,
+                            priority=self._priorities.get(queue_name(source_arn)),
                         )
                     )
         except (ClientError, BotoCoreError) as exc:
@@ -77,9 +93,16 @@ class LocalProcessingControl:
     """Mapping states as SSM parameters "<prefix>/<function>/<event>" holding JSON
     {"source_arn", "queue_url", "batch_size", "enabled"}; the local pollers read the same ones."""
 
-    def __init__(self, client: Any, prefix: str, function_logical_id: str = "ProcessorFunction") -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        function_logical_id: str = "ProcessorFunction",
+        queue_urls: Mapping[str, str] | None = None,
+    ) -> None:
         self._client = client
         self._path = f"{prefix.rstrip('/')}/{function_logical_id}"
+        self._priorities = priorities_by_queue_name(queue_urls or {})
 
     def _parameters(self) -> list[tuple[str, dict[str, Any]]]:
         found = []
@@ -98,6 +121,7 @@ class LocalProcessingControl:
                 source_arn=value.get("source_arn", ""),
                 enabled=bool(value.get("enabled")),
                 state="Enabled" if value.get("enabled") else "Disabled",
+                priority=self._priorities.get(queue_name(value.get("source_arn", ""))),
             )
             for name, value in self._parameters()
         ]
@@ -114,9 +138,17 @@ class LocalProcessingControl:
 
 
 class InMemoryProcessingControl:
+    PRIORITIES = ("urgent", "high", "normal", "low")
+
     def __init__(self, count: int = 4, enabled: bool = True) -> None:
         self._states = [
-            MappingState(mapping_id=f"mapping-{n}", source_arn=f"queue-{n}", enabled=enabled, state="Enabled")
+            MappingState(
+                mapping_id=f"mapping-{n}",
+                source_arn=f"arn:aws:sqs:us-east-1:123456789012:tasks-{self.PRIORITIES[n % 4]}",
+                enabled=enabled,
+                state="Enabled" if enabled else "Disabled",
+                priority=self.PRIORITIES[n % 4],
+            )
             for n in range(count)
         ]
 

@@ -115,6 +115,8 @@ class InMemoryTaskQueue:
     sent: list[tuple[Priority, TaskMessage, int]] = field(default_factory=list)
     refuse: Any = None
     """None, or a callable (priority, message) -> reason or None."""
+    dead_letter: dict[Priority, int] = field(default_factory=dict)
+    """Messages in each priority's dead-letter queue."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, messages: Sequence[tuple[Priority, TaskMessage]], *, delay_seconds: int = 0) -> dict[int, str]:
@@ -132,7 +134,10 @@ class InMemoryTaskQueue:
         counts: dict[Priority, int] = {}
         for priority, _, _ in self.sent:
             counts[priority] = counts.get(priority, 0) + 1
-        return {priority: QueueDepth(visible=counts.get(priority, 0)) for priority in Priority}
+        return {
+            priority: QueueDepth(visible=counts.get(priority, 0), dead_letter=self.dead_letter.get(priority, 0))
+            for priority in Priority
+        }
 
     def drain(self) -> list[tuple[Priority, TaskMessage, int]]:
         with self._lock:

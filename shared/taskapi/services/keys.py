@@ -7,7 +7,7 @@ API Gateway meters once the authorizer names it). Each step leaves nothing half-
   and only enrol_account moves it.
 - revoke_key: revoked_at = now (the record stays, so the key answers "API key has been revoked"),
   then its API Gateway key is deleted.
-- rotate_key: a new key on the same account and plan; the old one is revoked `grace_seconds`
+- rotate_key: a new key on the same account, plan and role; the old one is revoked `grace_seconds`
   from now. With no grace its API Gateway key goes at once; with a grace period it stays until
   purge_expired (or revoke_key) runs after the grace has ended. Until then API Gateway keeps it,
   but the authorizer refuses the key (ApiKeyRecord.is_revoked), so it only occupies a slot.
@@ -29,6 +29,7 @@ from taskapi.auth.api_keys import (
     key_id_from_reference,
 )
 from taskapi.auth.gateway import UsagePlanGateway, check_plan
+from taskapi.auth.principal import ROLES, TENANT, Role
 from taskapi.errors import Conflict, InvalidRequest, NotFound
 from taskapi.models.domain import isoformat, utc_now
 
@@ -63,10 +64,10 @@ def _undo(exc: BaseException, what: str, action: Callable[[], object]) -> None:
 
 
 def _issue(
-    store: ApiKeyStore, gateway: UsagePlanGateway, account_id: str, plan: str, now: datetime
+    store: ApiKeyStore, gateway: UsagePlanGateway, account_id: str, plan: str, now: datetime, role: Role = TENANT
 ) -> tuple[str, ApiKeyRecord]:
     """API Gateway key first (same value, on the plan), then our hashed record."""
-    key, record = generate_key(account_id, plan)
+    key, record = generate_key(account_id, plan, role)
     record = replace(record, created_at=isoformat(now))
     gateway_key_id = gateway.register_key(record.display_prefix, key, plan)
     record = replace(record, gateway_key_id=gateway_key_id)
@@ -79,15 +80,23 @@ def _issue(
 
 
 def create_key(
-    store: ApiKeyStore, gateway: UsagePlanGateway, account_id: str, plan: str, *, clock: Clock = utc_now
+    store: ApiKeyStore,
+    gateway: UsagePlanGateway,
+    account_id: str,
+    plan: str,
+    *,
+    role: Role = TENANT,
+    clock: Clock = utc_now,
 ) -> tuple[str, ApiKeyRecord]:
-    """A new key on `plan`; answers the key (shown once) and its record. Enrols the account on
-    the same plan if it has no enrolment yet (an existing enrolment is left as it is)."""
+    """A new key on `plan` with `role`; answers the key (shown once) and its record. Enrols the
+    account on the same plan if it has no enrolment yet (an existing enrolment is left as it is)."""
     check_plan(plan)
     _account(account_id)
+    if role not in ROLES:
+        raise InvalidRequest(f"unknown role {role!r}: the roles are {', '.join(ROLES)}")
     if store.get_account(account_id) is None:
         enrol_account(store, gateway, account_id, plan, clock=clock)
-    return _issue(store, gateway, account_id, plan, clock())
+    return _issue(store, gateway, account_id, plan, clock(), role)
 
 
 class _LostRace(Exception):
@@ -204,7 +213,7 @@ def rotate_key(
     now = clock()
     if old.is_revoked(now):
         raise Conflict(f"API key {old.display_prefix} is revoked already; create a new key instead")
-    key, record = _issue(store, gateway, old.account_id, old.plan, now)
+    key, record = _issue(store, gateway, old.account_id, old.plan, now, old.role)
     try:
         old = store.revoke(old.key_id, at=now + timedelta(seconds=grace_seconds))
     except Exception as exc:

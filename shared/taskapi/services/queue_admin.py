@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from taskapi.auth.principal import Principal
-from taskapi.models.domain import Task, TaskStatus, isoformat, utc_now, with_event
+from taskapi.models.domain import Priority, Task, TaskStatus, isoformat, utc_now, with_event
 from taskapi.models.limits import MAX_LIST_LIMIT
 from taskapi.queueing.control import ProcessingControl, processing_active
 from taskapi.queueing.messages import TaskMessage
@@ -22,36 +22,62 @@ NOT_QUEUEABLE = "Task has no request_data; it is stored, not queued"
 def queue_status(
     repository: TaskRepository, queue: TaskQueue, control: ProcessingControl, principal: Principal
 ) -> dict[str, Any]:
-    depths = queue.depths()
+    """The reference's queue status. A tenant sees figures about its own tasks only: its QUEUED
+    tasks by priority, its PROCESSING tasks, and the mappings' states without their queues. An
+    operator sees the real queues (every tenant's messages, the dead-letter queues) and the
+    mappings' ids and queue ARNs."""
     mappings = control.mappings()
     account = principal.account_id
 
     def newest(status: TaskStatus, want: int) -> list[Task]:
         return repository.page(account, TaskFilters(statuses=(status,)), before=None, want=want)
 
+    def by_priority(status: TaskStatus) -> dict[str, int]:
+        return {p.value: repository.count(account, TaskFilters(statuses=(status,), priority=p)) for p in Priority}
+
+    queued, processing_by_priority = by_priority(TaskStatus.QUEUED), by_priority(TaskStatus.PROCESSING)
     processing = newest(TaskStatus.PROCESSING, 1)
-    return {
+    answer: dict[str, Any] = {
         "success": True,
         "queue_processing_active": processing_active(mappings),
         "current_processing_task": processing[0].task_id if processing else None,
-        "overall_queue_status": {
-            "total_queued": sum(d.visible + d.delayed for d in depths.values()),
-            "processing": sum(d.in_flight for d in depths.values()),
-            "by_priority": {p.value: d.visible + d.delayed for p, d in depths.items()},
-            "in_flight_by_priority": {p.value: d.in_flight for p, d in depths.items()},
-            "dead_letter_by_priority": {p.value: d.dead_letter for p, d in depths.items()},
-            "dead_letter_total": sum(d.dead_letter for d in depths.values()),
-        },
         "account_task_counts": {
-            status.value.lower(): repository.count(account, TaskFilters(statuses=(status,)))
-            for status in (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING)
+            "pending": repository.count(account, TaskFilters(statuses=(TaskStatus.PENDING,))),
+            "queued": sum(queued.values()),
+            "processing": sum(processing_by_priority.values()),
         },
         "pending_task_ids": [t.task_id for t in newest(TaskStatus.PENDING, STATUS_ID_LIST)],
         "queued_task_ids": [t.task_id for t in newest(TaskStatus.QUEUED, STATUS_ID_LIST)],
-        "event_source_mappings": [
-            {"id": m.mapping_id, "source": m.source_arn, "state": m.state, "enabled": m.enabled} for m in mappings
-        ],
     }
+    if not principal.is_operator:
+        answer["overall_queue_status"] = {
+            "total_queued": sum(queued.values()),
+            "processing": sum(processing_by_priority.values()),
+            "by_priority": queued,
+            "in_flight_by_priority": processing_by_priority,
+            # Which of the account's FAILED tasks came through a dead-letter queue is not counted
+            # per account (it would read every failed task): unknown rather than a guess.
+            "dead_letter_by_priority": None,
+            "dead_letter_total": None,
+        }
+        answer["event_source_mappings"] = [
+            {"priority": m.priority, "state": m.state, "enabled": m.enabled} for m in mappings
+        ]
+        return answer
+    depths = queue.depths()
+    answer["overall_queue_status"] = {
+        "total_queued": sum(d.visible + d.delayed for d in depths.values()),
+        "processing": sum(d.in_flight for d in depths.values()),
+        "by_priority": {p.value: d.visible + d.delayed for p, d in depths.items()},
+        "in_flight_by_priority": {p.value: d.in_flight for p, d in depths.items()},
+        "dead_letter_by_priority": {p.value: d.dead_letter for p, d in depths.items()},
+        "dead_letter_total": sum(d.dead_letter for d in depths.values()),
+    }
+    answer["event_source_mappings"] = [
+        {"id": m.mapping_id, "source": m.source_arn, "priority": m.priority, "state": m.state, "enabled": m.enabled}
+        for m in mappings
+    ]
+    return answer
 
 
 def restart_processing(control: ProcessingControl) -> dict[str, Any]:

@@ -19,6 +19,9 @@ from taskapi.store.base import TaskFilters, TaskRepository
 
 PENDING_EVENT = "Task pending"
 UNFINISHED = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING)
+HELD_AGAINST_CEILING = TaskFilters(statuses=UNFINISHED, queueable=True)
+"""The tasks the ceiling counts: unfinished ones with request_data. A PENDING task without it is
+stored and never queued (until a PATCH gives it some), so it holds no place in the work."""
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,12 @@ class Ceiling:
 
 
 def ensure_room(repository: TaskRepository, principal: Principal, new_tasks: int, ceiling: Ceiling) -> None:
-    """TooManyRequests unless the account can take new_tasks more unfinished tasks. Counting
-    stops at the ceiling. Checked before writing, so concurrent requests can overshoot it by
-    at most their own tasks; ids that turn out to exist already are counted as new."""
+    """TooManyRequests unless the account can take new_tasks more unfinished tasks (those
+    HELD_AGAINST_CEILING). Counting stops at the ceiling. Checked before writing, so concurrent
+    requests can overshoot it by at most their own tasks; ids that turn out to exist already are
+    counted as new."""
     room = ceiling.max_unfinished - new_tasks
-    unfinished = (
-        0 if room < 0 else repository.count(principal.account_id, TaskFilters(statuses=UNFINISHED), at_most=room + 1)
-    )
+    unfinished = 0 if room < 0 else repository.count(principal.account_id, HELD_AGAINST_CEILING, at_most=room + 1)
     if room < 0 or unfinished > room:
         logger.info(
             "unfinished-task ceiling reached",
@@ -45,7 +47,7 @@ def ensure_room(repository: TaskRepository, principal: Principal, new_tasks: int
         metrics.add_metric(name="CeilingRefusals", unit="Count", value=1)
         raise TooManyRequests(
             f"Account {principal.account_id} may hold at most {ceiling.max_unfinished} unfinished tasks "
-            f"(PENDING, QUEUED or PROCESSING) on its plan; {new_tasks} more would exceed it. "
+            f"(QUEUED, PROCESSING, or PENDING with request_data) on its plan; {new_tasks} more would exceed it. "
             "Retry when some have finished, or cancel some.",
             retry_after_seconds=ceiling.retry_after_seconds,
         )
@@ -92,9 +94,11 @@ def create_tasks(
     answer all of them in request order.
 
     An id that already exists is answered as stored: nothing about it is rewritten. With a
-    ceiling, nothing is written when the account has no room for every task of the request."""
-    if ceiling is not None:
-        ensure_room(repository, principal, len(specs), ceiling)
+    ceiling, nothing is written when the account has no room for every task of the request that
+    has request_data (tasks without it are stored, not queued, and do not count)."""
+    queueable = sum(1 for spec in specs if spec.request_data is not None)
+    if ceiling is not None and queueable:
+        ensure_room(repository, principal, queueable, ceiling)
     now = isoformat(utc_now())
     shared = shared or SharedVideoSettings()
     candidates = [_new_task(principal, spec, shared, now) for spec in specs]
@@ -144,19 +148,24 @@ def list_tasks(
     skip: int,
     next_token: str | None,
 ) -> TaskPage:
+    """A page of `limit` tasks after `skip` of them. The skipped tasks are read too (an index has no
+    offset): a far skip costs as many items read as it skips, where `next_token` costs only its
+    page. A skip past the last match answers no tasks with the true total."""
     fingerprint = filters.fingerprint()
     cursor = Cursor.decode(next_token, filters=fingerprint) if next_token else None
     start = cursor.offset if cursor else 0
     # One item past the page says whether another page exists, whatever happened since page 1.
     window = repository.page(
-        principal.account_id, filters, before=cursor.after if cursor else None, want=skip + limit + 1
+        principal.account_id, filters, before=cursor.after if cursor else None, want=limit + 1, skip=skip
     )
-    more = len(window) > skip + limit
-    tasks = window[skip : skip + limit]
+    more = len(window) > limit
+    tasks = window[:limit]
     if cursor is not None:
         total = cursor.total  # counted for the first page: a cursor page costs only itself
-    elif not more:
-        total = len(window)  # the page read every match: no COUNT query needed
+    elif not more and tasks:
+        total = skip + len(tasks)  # the read reached the last match: no COUNT query needed
+    elif not more and not skip:
+        total = 0
     else:
         total = repository.count(principal.account_id, filters)
     token = None

@@ -20,6 +20,8 @@ class TaskFilters:
     statuses: tuple[TaskStatus, ...] = ()
     task_type: TaskType | None = None
     priority: Priority | None = None
+    queueable: bool | None = None
+    """True: only tasks that have request_data (the ones that can be queued); False: only those without."""
 
     def matches(self, task: Task) -> bool:
         return (
@@ -29,6 +31,7 @@ class TaskFilters:
             and (not self.statuses or task.status in self.statuses)
             and (self.task_type is None or task.task_type == self.task_type)
             and (self.priority is None or task.priority == self.priority)
+            and (self.queueable is None or (task.request_data is not None) == self.queueable)
         )
 
     def fingerprint(self) -> str:
@@ -41,6 +44,8 @@ class TaskFilters:
             self.task_type or "",
             self.priority or "",
         ]
+        if self.queueable is not None:  # appended only when set: cursors issued before it stay valid
+            parts.append(f"queueable={self.queueable}")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -64,8 +69,11 @@ class TaskRepository(Protocol):
 
     def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]: ...
 
-    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
-        """Up to `want` matching tasks, newest first, whose created_sk sorts below `before`."""
+    def page(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> list[Task]:
+        """Up to `want` matching tasks, newest first, whose created_sk sorts below `before`, after
+        passing over the first `skip` of them (read, but never all held at once)."""
         ...
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -382,14 +383,18 @@ class DynamoTaskRepository:
                     time.sleep(0.05 * 2**attempt)
         return found
 
-    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
+    def page(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> list[Task]:
+        """Skipped items are read like the page's (DynamoDB has no offset) but only their sort key
+        is kept while merging: a skip of 100,000 costs reads, not memory."""
         if want <= 0:
             return []
         if filters.task_ids:
-            return self._page_by_ids(account_id, filters, before=before, want=want)
-        streams = [self._iterate(stream, before=before, want=want) for stream in self._plan(account_id, filters)]
-        merged = heapq.merge(*streams, key=lambda task: task.created_sk, reverse=True)
-        return [task for task, _ in zip(merged, range(want), strict=False)]
+            return self._page_by_ids(account_id, filters, before=before, want=skip + want)[skip:]
+        streams = [self._iterate(stream, before=before, want=skip + want) for stream in self._plan(account_id, filters)]
+        merged = heapq.merge(*streams, key=lambda item: item["created_sk"]["S"], reverse=True)
+        return [item_to_task(item) for item in islice(merged, skip, skip + want)]
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         if filters.task_ids:
@@ -443,21 +448,26 @@ class DynamoTaskRepository:
                 statuses=filters.statuses,
                 task_type=filters.task_type,
                 priority=filters.priority,
+                queueable=filters.queueable,
             )
             return [
                 _Stream("by_source", "account_source", f"{account_id}#{source}", residual)
                 for source in dict.fromkeys(filters.source_ids)
             ]
         if filters.group_id is not None:
-            residual = TaskFilters(statuses=filters.statuses, task_type=filters.task_type, priority=filters.priority)
+            residual = TaskFilters(
+                statuses=filters.statuses,
+                task_type=filters.task_type,
+                priority=filters.priority,
+                queueable=filters.queueable,
+            )
             return [_Stream("by_group", "account_group", f"{account_id}#{filters.group_id}", residual)]
+        residual = TaskFilters(task_type=filters.task_type, priority=filters.priority, queueable=filters.queueable)
         if filters.statuses:
-            residual = TaskFilters(task_type=filters.task_type, priority=filters.priority)
             return [
                 _Stream("by_status", "account_status", f"{account_id}#{status.value}", residual)
                 for status in dict.fromkeys(filters.statuses)
             ]
-        residual = TaskFilters(task_type=filters.task_type, priority=filters.priority)
         return [_Stream("by_account", "account_id", account_id, residual)]
 
     def _query_args(self, stream: _Stream, before: str | None) -> dict[str, Any]:
@@ -476,6 +486,10 @@ class DynamoTaskRepository:
             clauses.append(f"{expr.name('task_type')} = {expr.value(str(residual.task_type))}")
         if residual.priority is not None:
             clauses.append(f"{expr.name('priority')} = {expr.value(str(residual.priority))}")
+        if residual.queueable is not None:
+            # A filter, so _count reads without Limit: items read are no longer items counted.
+            test = "attribute_exists" if residual.queueable else "attribute_not_exists"
+            clauses.append(f"{test}({expr.name('request_data')})")
         args: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": stream.index,
@@ -506,8 +520,8 @@ class DynamoTaskRepository:
             if start_key is None:
                 return
 
-    def _iterate(self, stream: _Stream, *, before: str | None, want: int) -> Iterator[Task]:
-        """Tasks of one stream, newest first, reading only as many items as the page needs.
+    def _iterate(self, stream: _Stream, *, before: str | None, want: int) -> Iterator[dict[str, Any]]:
+        """Items of one stream, newest first, reading only as many items as the page needs.
 
         Without a FilterExpression every item read is returned, so Limit = what is still wanted.
         With one, reading twice that (at least 50) keeps round trips few for selective filters."""
@@ -521,7 +535,7 @@ class DynamoTaskRepository:
 
         for answer in self._pages(args, limit):
             for item in answer.get("Items", []):
-                yield item_to_task(item)
+                yield item
                 yielded += 1
             if yielded >= want:
                 return

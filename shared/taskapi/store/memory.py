@@ -41,11 +41,13 @@ class InMemoryTaskRepository:
     def _matching(self, account_id: str, filters: TaskFilters) -> list[Task]:
         return [t for (acc, _), t in self._tasks.items() if acc == account_id and filters.matches(t)]
 
-    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
+    def page(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> list[Task]:
         tasks = sorted(self._matching(account_id, filters), key=lambda t: t.created_sk, reverse=True)
         if before is not None:
             tasks = [t for t in tasks if t.created_sk < before]
-        return tasks[:want]
+        return tasks[skip : skip + want]
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         return len(self._matching(account_id, filters))

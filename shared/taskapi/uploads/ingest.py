@@ -51,11 +51,11 @@ from taskapi.ingest.rows import (
     parse_rows,
     read_json_settings,
 )
-from taskapi.models.domain import OPEN_STATUSES, Task, TaskStatus, isoformat, utc_now
+from taskapi.models.domain import Task, TaskStatus, isoformat, utc_now
 from taskapi.models.requests import SharedVideoSettings, TaskCreate
 from taskapi.observability import logger, metrics
 from taskapi.queueing.queues import TaskQueue
-from taskapi.services.tasks import Ceiling, create_tasks
+from taskapi.services.tasks import HELD_AGAINST_CEILING, Ceiling, create_tasks
 from taskapi.settings import Settings, max_unfinished_tasks
 from taskapi.store.base import InsertResult, TaskFilters, TaskRepository
 from taskapi.uploads.files import UploadFiles
@@ -447,7 +447,7 @@ class _Room:
         if self._left is None or self._left < needed:
             unfinished = self._repository.count(
                 self._principal.account_id,
-                TaskFilters(statuses=tuple(s for s in TaskStatus if s in OPEN_STATUSES)),
+                HELD_AGAINST_CEILING,
                 at_most=self._ceiling.max_unfinished + 1,
             )
             self._left = self._ceiling.max_unfinished - unfinished
@@ -487,8 +487,10 @@ class _InsertRecorder:
     def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]:
         return self._repository.get_many(account_id, task_ids)
 
-    def page(self, account_id: str, filters: TaskFilters, *, before: str | None, want: int) -> list[Task]:
-        return self._repository.page(account_id, filters, before=before, want=want)
+    def page(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> list[Task]:
+        return self._repository.page(account_id, filters, before=before, want=want, skip=skip)
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         return self._repository.count(account_id, filters, at_most=at_most)

@@ -111,8 +111,8 @@ def env(monkeypatch, jwks, key, other_key, handlers, capsys, caplog) -> Iterator
     jwks_cache.cache_clear()
     jwks.set_keys([rsa_jwk(key, KID)])
 
-    def mint(subject: str, accounts: list[str]) -> str:
-        return make_rsa_token(key, KID, claims(sub=subject, accounts=accounts))
+    def mint(subject: str, accounts: list[str], roles: list[str] | None) -> str:
+        return make_rsa_token(key, KID, claims(sub=subject, accounts=accounts, **({"roles": roles} if roles else {})))
 
     world = build_world(mint=mint)
     gateway = Gateway(*handlers)

@@ -253,14 +253,18 @@ def test_regenerate_all(api):
     assert all(t.attempt == 2 for t in api.iter_tasks(task_source_group_id="again"))
 
 
-def test_queue_status_and_restart(api, fakes):
+def test_queue_status_and_restart(api, fakes, app_http):
     api.create_tasks_bulk([factories.quiz("s1")])
     status = api.queue_status()
     assert isinstance(status, QueueStatusOut)
     assert status.queue_processing_active is True
     assert status.queued_task_ids == ["s1"]
+    assert status.overall_queue_status.by_priority["normal"] == 1
     fakes.control.set_enabled(False)
-    restarted = api.queue_restart()
+    with pytest.raises(Forbidden, match="Operator role required"):
+        api.queue_restart()  # a tenant's key
+    operator = TaskApiClient(BASE_URL, api_key=fakes.api_key("ops", role="operator")["X-API-Key"], http=app_http)
+    restarted = operator.queue_restart()
     assert isinstance(restarted, QueueRestartOut)
     assert (restarted.was_processing_before, restarted.is_processing_now) == (False, True)
 

@@ -93,3 +93,20 @@ def test_an_incomplete_context_is_not_a_principal(api, context):
 def test_public_paths_need_no_context(api):
     status, body, _ = invoke(api, factories.apigw_event("GET", "/health", resource="/health"))
     assert (status, body["status"]) == (200, "ok")
+
+
+def test_a_wrong_method_behind_the_stage_is_405_with_allow(api):
+    """Under the stage's root path too: the fixed path wins over /api/tasks/{task_id}."""
+    status, body, answer = invoke(api, factories.apigw_event("GET", "/api/tasks/bulk", authorizer=CONTEXT_A))
+    assert (status, body) == (405, {"detail": "Method Not Allowed; this path allows POST"})
+    assert {k.lower(): v for k, v in answer["headers"].items()}["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [("/task/requeue-pending", "/task/requeue-pending"), ("/api/task/requeue-pending", "/api/{proxy+}")],
+)
+def test_the_references_requeue_pending_behind_the_gateway(api, path, resource):
+    status, body, _ = invoke(api, factories.apigw_event("POST", path, resource=resource, authorizer=CONTEXT_A))
+    assert (status, body["requeued_count"]) == (200, 0)
+    assert invoke(api, factories.apigw_event("POST", path, resource=resource))[0] == 401

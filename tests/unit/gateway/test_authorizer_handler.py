@@ -59,7 +59,37 @@ def test_an_api_key_is_allowed_with_its_account_and_metered_by_itself(authorizer
     assert answer["context"]["account_id"] == "acct_a"
     assert answer["context"]["user_id"] == "api_key_user_acct_a"
     assert answer["context"]["auth_method"] == "api_key"
+    assert answer["context"]["role"] == "tenant"
     assert answer["usageIdentifierKey"] == key
+
+
+def test_an_operator_key_and_an_operator_token_pass_the_operator_role_in_the_context(authorizer):
+    key, record = generate_key("ops", "enterprise", "operator")
+    authorizer.store.put(record)
+    enrol(authorizer.store, "ops", "enterprise")
+    token = issue_local_token(get_settings(), subject="op-1", accounts=["ops"], roles=["operator"])
+    by_key = call(authorizer, {"X-API-Key": key})
+    by_token = call(authorizer, {"Authorization": f"Bearer {token}", "X-Account-ID": "ops"})
+    assert by_key["context"]["role"] == by_token["context"]["role"] == "operator"
+    # A token whose roles hold anything else is a tenant's.
+    other = issue_local_token(get_settings(), subject="u", accounts=["ops"], roles=["admin", "Operator"])
+    assert call(authorizer, {"Authorization": f"Bearer {other}", "X-Account-ID": "ops"})["context"]["role"] == "tenant"
+
+
+def test_a_roles_claim_that_is_not_a_list_of_strings_is_refused(authorizer):
+    import jwt
+
+    settings = get_settings()
+    claims = jwt.decode(
+        token_for("acct_b"),
+        settings.jwt_secret.get_secret_value(),
+        algorithms=["HS256"],
+        audience=settings.jwt_audience,
+    )
+    forged = jwt.encode({**claims, "roles": "operator"}, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    enrol(authorizer.store, "acct_b", "enterprise")
+    with pytest.raises(Exception, match="Unauthorized"):
+        call(authorizer, {"Authorization": f"Bearer {forged}", "X-Account-ID": "acct_b"})
 
 
 def test_header_names_are_matched_case_insensitively(authorizer):
@@ -75,6 +105,7 @@ def test_a_bearer_token_is_allowed_for_a_granted_enrolled_account_and_metered_by
         "account_id": "acct_b",
         "user_id": "user-1",
         "auth_method": "jwt",
+        "role": "tenant",
         "plan": "enterprise",
     }
     assert answer["usageIdentifierKey"] == enrolment.metering_key

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from taskapi.models.domain import TaskStatus
+from taskapi.models.domain import Priority, TaskStatus
 from tests import factories
 from tests.support.isolation import (
     A_IDS,
@@ -87,6 +87,11 @@ class Caller:
 
     def as_b(self, method: str, path: str, *, query: dict[str, str] | None = None) -> Reply:
         return self.transport(method, path, headers=self.headers_b, query=query)
+
+    def as_operator(self, method: str, path: str) -> Reply:
+        """The same transport and kind of credential, held by the operator (its own account)."""
+        headers = self.world.key_ops if self.kind == "key" else self.world.bearer_ops
+        return self.transport(method, path, headers=headers)
 
     # ------------------------------------------------------------------ "nothing changed"
     def now(self) -> dict[str, Any]:
@@ -310,17 +315,98 @@ def test_bulk_create_with_b_ids_creates_a_tasks_and_answers_a_stored_shared_one(
 
 
 # ------------------------------------------------------------------ queue endpoints
-def test_queue_status_reports_only_a_tasks(a):
+# Every field of the queue status answer, and what a tenant's value of it is about.
+STATUS_FIELDS = {
+    "success",
+    "queue_processing_active",  # the processor's switch: a state, not a figure about anyone's tasks
+    "current_processing_task",
+    "overall_queue_status",
+    "account_task_counts",
+    "pending_task_ids",
+    "queued_task_ids",
+    "event_source_mappings",
+}
+OVERALL_FIELDS = {
+    "total_queued",
+    "processing",
+    "by_priority",
+    "in_flight_by_priority",
+    "dead_letter_by_priority",
+    "dead_letter_total",
+}
+NOTHING = {"urgent": 0, "high": 0, "normal": 0, "low": 0}
+
+
+def assert_tenant_view(body: dict[str, Any]) -> None:
+    """The shape every tenant gets: no queue depth, no mapping id, no ARN or queue URL."""
+    assert set(body) == STATUS_FIELDS
+    assert set(body["overall_queue_status"]) == OVERALL_FIELDS
+    assert body["overall_queue_status"]["dead_letter_by_priority"] is None
+    assert body["overall_queue_status"]["dead_letter_total"] is None
+    mappings = body["event_source_mappings"]
+    assert sorted(m["priority"] for m in mappings) == ["high", "low", "normal", "urgent"]
+    assert all(set(m) == {"priority", "state", "enabled"} for m in mappings)
+    text = json.dumps(body)
+    assert "arn:" not in text
+    assert "sqs" not in text
+    assert "mapping-" not in text
+
+
+def test_queue_status_for_tenant_a_counts_only_a_tasks(a):
     reply = a("GET", "/api/tasks/queue/status")
     assert reply.status == 200
     body = reply.body
+    assert_tenant_view(body)
+    assert body["success"] is True
+    assert body["queue_processing_active"] is False  # the world starts paused
     assert body["account_task_counts"] == {"pending": 2, "queued": 1, "processing": 0}
     assert set(body["pending_task_ids"]) == A_PENDING
     assert body["queued_task_ids"] == ["a-queued"]
     assert body["current_processing_task"] is None  # B's PROCESSING task is never named
-    # By design the queue depths are the shared queues': B's two messages are counted, unnamed.
-    assert body["overall_queue_status"]["total_queued"] == 3
+    # B's two QUEUED tasks (three queue messages in all) and its PROCESSING task are not counted.
+    assert body["overall_queue_status"]["total_queued"] == 1
+    assert body["overall_queue_status"]["by_priority"] == {**NOTHING, "normal": 1}
+    assert body["overall_queue_status"]["processing"] == 0
+    assert body["overall_queue_status"]["in_flight_by_priority"] == NOTHING
+    assert all(m["enabled"] is False and m["state"] == "Disabled" for m in body["event_source_mappings"])
     a.assert_nothing_changed()
+
+
+def test_queue_status_for_tenant_b_counts_only_b_tasks(a):
+    reply = a.as_b("GET", "/api/tasks/queue/status")
+    assert reply.status == 200
+    body = reply.body
+    assert_tenant_view(body)
+    assert body["account_task_counts"] == {"pending": 2, "queued": 2, "processing": 1}
+    assert body["current_processing_task"] == "b-processing"
+    assert body["overall_queue_status"]["total_queued"] == 2
+    assert body["overall_queue_status"]["by_priority"] == {**NOTHING, "high": 1, "normal": 1}
+    assert body["overall_queue_status"]["processing"] == 1
+    assert body["overall_queue_status"]["in_flight_by_priority"] == {**NOTHING, "normal": 1}
+    assert not set(body["pending_task_ids"] + body["queued_task_ids"]) & set(A_IDS) - {SHARED_ID}
+    a.assert_nothing_changed()
+
+
+def test_queue_status_for_the_operator_shows_the_real_queues_and_mappings(a):
+    a.world.fakes.queue.dead_letter[Priority.LOW] = 2  # two messages dead-lettered, tenant unknown
+    reply = a.as_operator("GET", "/api/tasks/queue/status")
+    assert reply.status == 200
+    body = reply.body
+    assert set(body) == STATUS_FIELDS
+    overall = body["overall_queue_status"]
+    assert set(overall) == OVERALL_FIELDS
+    # Every tenant's messages: A's a-queued, B's shared-1 and b-queued.
+    assert overall["total_queued"] == 3
+    assert overall["by_priority"] == {**NOTHING, "high": 1, "normal": 2}
+    assert overall["dead_letter_by_priority"] == {**NOTHING, "low": 2}
+    assert overall["dead_letter_total"] == 2
+    mappings = body["event_source_mappings"]
+    assert all(set(m) == {"id", "source", "priority", "state", "enabled"} for m in mappings)
+    assert all(m["source"].startswith("arn:aws:sqs:") for m in mappings)
+    # Its own account holds no task: the task lists are about that account, as for anyone.
+    assert body["account_task_counts"] == {"pending": 0, "queued": 0, "processing": 0}
+    assert body["pending_task_ids"] == body["queued_task_ids"] == []
+    assert body["current_processing_task"] is None
 
 
 def test_process_pending_queues_only_a_tasks(a):
@@ -341,17 +427,36 @@ def test_requeue_pending_resends_only_a_stale_queued_tasks(a):
     a.assert_b_unchanged()
 
 
-def test_queue_restart_touches_no_task_of_b_but_acts_on_the_shared_processor(a):
+def test_queue_restart_by_tenant_a_is_403_and_changes_nothing(a):
     reply = a("POST", "/api/tasks/queue/restart")
-    assert reply.status == 200
-    # Finding, by design today: processing is one shared switch, and any account may turn it on.
+    assert (reply.status, reply.body) == (403, {"detail": "Operator role required"})
+    a.assert_nothing_changed()  # processing stays paused
+
+
+def test_queue_restart_by_tenant_b_is_403_and_changes_nothing(a):
+    reply = a.as_b("POST", "/api/tasks/queue/restart")
+    assert (reply.status, reply.body) == (403, {"detail": "Operator role required"})
+    a.assert_nothing_changed()
+
+
+def test_queue_restart_by_the_operator_turns_processing_on_and_touches_no_task(a):
+    reply = a.as_operator("POST", "/api/tasks/queue/restart")
+    assert reply.status == 200, reply.body
     assert reply.body["was_processing_before"] is False
     assert reply.body["is_processing_now"] is True
-    a.assert_b_unchanged()
     after = a.now()
+    assert all(m.enabled for m in after["processing"])
     assert {k: v for k, v in after.items() if k != "processing"} == {
         k: v for k, v in a.before.items() if k != "processing"
     }
+    a.assert_logs_clean()
+
+
+def test_a_tenant_sees_the_operator_restart_as_a_state_only(a):
+    a.as_operator("POST", "/api/tasks/queue/restart")
+    body = a("GET", "/api/tasks/queue/status").body
+    assert body["queue_processing_active"] is True
+    assert_tenant_view(body)
 
 
 # ------------------------------------------------------------------ uploads

@@ -306,9 +306,14 @@ def test_a_credential_header_sent_twice_with_different_values_is_401(gateway_env
 
 # ------------------------------------------------------------------ every route, discovered
 def _routes() -> list[tuple[str, str]]:
-    """Every operation of the app's OpenAPI document under /api/."""
+    """Every operation of the app's OpenAPI document under /api/, and the reference's /task/ spellings."""
     paths = create_app().openapi()["paths"]
-    return sorted((method.upper(), path) for path, item in paths.items() if path.startswith("/api/") for method in item)
+    return sorted(
+        (method.upper(), path)
+        for path, item in paths.items()
+        if path.startswith(("/api/", "/task/"))
+        for method in item
+    )
 
 
 ROUTES = _routes()
@@ -330,6 +335,8 @@ def test_the_route_list_is_what_the_matrix_expects():
         ("GET", "/api/tasks/queue/status"),
         ("GET", "/api/tasks/{task_id}"),
         ("GET", "/api/uploads/{upload_id}"),
+        ("PATCH", "/api/tasks/{task_id}"),
+        ("POST", "/api/task/requeue-pending"),
         ("POST", "/api/tasks"),
         ("POST", "/api/tasks/bulk"),
         ("POST", "/api/tasks/bulk-cancel"),
@@ -338,6 +345,7 @@ def test_the_route_list_is_what_the_matrix_expects():
         ("POST", "/api/tasks/queue/restart"),
         ("POST", "/api/tasks/requeue-pending"),
         ("POST", "/api/uploads"),
+        ("POST", "/task/requeue-pending"),
     ]
 
 

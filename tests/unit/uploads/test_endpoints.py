@@ -111,7 +111,7 @@ def test_the_signed_policy_pins_the_exact_key_the_bucket_and_the_size(s3_presign
         {},
         {"format": "xlsx"},
         {"format": "jsonl", "unknown": 1},
-        {"format": "jsonl", "task_source_group_id": "has space"},
+        {"format": "jsonl", "task_source_group_id": "has\ttab"},
         {"format": "jsonl", "task_source_group_id": "g" * 257},
         {"format": "jsonl", "filename": "a\nb"},
         {"format": "jsonl", "filename": ""},
