@@ -3,7 +3,7 @@
 It starts an embedded moto server (unless AWS_ENDPOINT_URL names one to use instead), provisions
 the template's tables, queues (with their dead-letter queues), buckets and local event source
 mappings on it, gives this process the environment template.yaml gives the functions, creates a
-demo account's credentials and serves the same FastAPI app with uvicorn. Beside it run the
+demo account's credentials (infra/welcome.py) and serves the same FastAPI app with uvicorn. Beside it run the
 template's other functions, as background workers: a poller per SQS event source mapping
 (infra/pollers.py: the processor on the four task queues, the dead-letter function on their DLQs)
 and the Schedule events (infra/schedule.py: the reconciler). Every function runs in this process;
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import signal
 import socket
 import sys
@@ -49,16 +48,13 @@ from infra.provision import provision
 from infra.runtime import function_specs
 from infra.schedule import build_schedules
 from infra.template import LocalNames, function_environment, load_template, resources
+from infra.welcome import DemoCredentials, banner, create_demo_credentials
 
 HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8000
 DEFAULT_AWS_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 API_FUNCTION = "ApiFunction"
-DEMO_ACCOUNT = "demo"
-DEMO_USER = "demo-user"
-OPERATOR_ACCOUNT = "ops"
-"""The local operator key's own account (operators act on processing, not on tenants' tasks)."""
 # moto accepts any credentials; these only keep boto3 from looking further (profiles, IMDS).
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Template values that only make sense in AWS: when empty they are dropped, so that the documented
@@ -190,8 +186,9 @@ def bind_listener(host: str, port: int, purpose: str) -> socket.socket:
 def start_moto_server(
     host: str = HOST, port: int = DEFAULT_AWS_PORT, *, own_process: bool = False
 ) -> EmbeddedMotoServer | MotoServerProcess:
-    """Start moto's server (with the corrections of infra.moto_server) on a thread of this process,
-    or, with own_process, in a child process (the local stack's: moto then has a core of its own)."""
+    """Start moto's server on a thread of this process (DynamoDB requests one at a time, moto
+    itself unpatched), or, with own_process, in a child process with every correction of
+    infra.moto_corrections (the local stack's: moto then has a core of its own)."""
     # Bound first, to fail with the variable that moves the port rather than a bare OSError.
     if port:
         bind_listener(host, port, "the embedded moto server (set TASKAPI_AWS_PORT)").close()
@@ -283,112 +280,6 @@ def apply_environment(env: Mapping[str, str]) -> None:
     get_settings.cache_clear()
     aws.reset_clients()
     wiring.reset()
-
-
-@dataclass(frozen=True)
-class DemoCredentials:
-    account_id: str
-    user_id: str
-    api_key: str
-    key_prefix: str
-    bearer_token: str | None
-    """None when bearer tokens are verified against a JWKS URL: no local secret signs them then."""
-    operator_key: str
-    """An API key with the operator role, on account OPERATOR_ACCOUNT."""
-
-
-def create_demo_credentials(account_id: str = DEMO_ACCOUNT, user_id: str = DEMO_USER) -> DemoCredentials:
-    """A new API key for the account on the default plan (through the same service code as
-    `taskapi keys create`: hashed record, API Gateway key on the usage plan, account enrolment),
-    a bearer token granting it, and an operator key. Reads settings and clients, so call it after
-    apply_environment."""
-    from taskapi.auth.tokens import issue_local_token
-    from taskapi.services.keys import create_key
-    from taskapi.settings import get_settings
-    from taskapi.wiring import get_key_store, get_usage_plans
-
-    settings = get_settings()
-    key, record = create_key(get_key_store(), get_usage_plans(), account_id, settings.default_plan)
-    operator_key, _ = create_key(
-        get_key_store(), get_usage_plans(), OPERATOR_ACCOUNT, settings.default_plan, role="operator"
-    )
-    token = None
-    if settings.bearer_algorithm == "HS256":
-        token = issue_local_token(settings, subject=user_id, accounts=[account_id])
-    return DemoCredentials(
-        account_id=account_id,
-        user_id=user_id,
-        api_key=key,
-        key_prefix=record.display_prefix,
-        bearer_token=token,
-        operator_key=operator_key,
-    )
-
-
-EXAMPLE_TASK = {
-    "tasks": [
-        {
-            "task_id": "hello_quiz_001",
-            "task_type": "quiz",
-            "priority": "normal",
-            "request_data": {"story_prompt": "Pythagoras and right triangles", "difficulty": "easy"},
-            "task_source_name": "README",
-            "task_source_group_id": "getting_started",
-        }
-    ]
-}
-
-
-def curl_example(api_url: str, api_key: str) -> str:
-    """One shell line that creates a task with the demo key (idempotent: rerunning it is harmless)."""
-    import json
-
-    body = json.dumps(EXAMPLE_TASK, separators=(",", ":"))
-    return shlex.join(
-        [
-            "curl",
-            "-sS",
-            "-X",
-            "POST",
-            f"{api_url}/api/tasks/bulk",
-            "-H",
-            f"X-API-Key: {api_key}",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            body,
-        ]
-    )
-
-
-def banner(
-    *, api_url: str, aws_endpoint: str, embedded: bool, demo: DemoCredentials, processing: Sequence[str] = ()
-) -> str:
-    """What a developer needs to call the stack. Tests parse the "Label: value" lines."""
-    endpoint_note = "embedded moto server" if embedded else "external endpoint from AWS_ENDPOINT_URL"
-    return "\n".join(
-        [
-            "",
-            "Task API local stack is up.",
-            f"API URL: {api_url}",
-            f"Docs: {api_url}/docs",
-            f"AWS endpoint: {aws_endpoint} ({endpoint_note})",
-            f"Account: {demo.account_id}",
-            f"API key: {demo.api_key}",
-            f"Bearer token: {demo.bearer_token or '- (TASKAPI_JWT_JWKS_URL is set: tokens come from that issuer)'}",
-            f"X-Account-ID: {demo.account_id}",
-            f"Operator API key: {demo.operator_key}",
-            "  (queue restart and the real queue depths; account keys see their own tasks only)",
-            "Try it (creates a task with the API key):",
-            curl_example(api_url, demo.api_key),
-            *processing,
-            "More keys and tokens: taskapi keys create --account ID [--role operator] /"
-            " taskapi token --sub USER --account ID [--role operator];"
-            f" pause and resume processing: taskapi queue pause / resume (with AWS_ENDPOINT_URL={aws_endpoint}).",
-            "Press Ctrl-C to stop.",
-            "",
-        ]
-    )
 
 
 class LocalStack:

@@ -6,7 +6,7 @@ from mangum import Mangum
 from mangum.types import ASGI
 
 from taskapi.http.app import create_app, mounted_at
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.settings import get_settings
 
 app = create_app()
@@ -14,6 +14,7 @@ _mangum = Mangum(cast(ASGI, mounted_at(app, get_settings().root_path)), lifespan
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _mangum(event, context)

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 
 from taskapi.auth.identity import Grant, authorize, to_context
 from taskapi.errors import Forbidden, Unauthenticated
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.settings import get_settings
 from taskapi.wiring import get_key_store
 
@@ -68,6 +68,17 @@ def _allow(event: APIGatewayAuthorizerRequestEvent, grant: Grant) -> dict[str, A
 @metrics.log_metrics
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def handler(event: APIGatewayAuthorizerRequestEvent, context: Any) -> dict[str, Any]:
+    policy = _decide(event, context)
+    if policy is None:
+        raise Exception("Unauthorized")  # API Gateway's only way to answer 401
+    return policy
+
+
+# Traced apart from the handler: a 401 is an answer, not an error, and must not be traced or
+# logged as one (the tracer logs every exception that leaves what it decorates).
+@tracer.capture_lambda_handler(capture_response=False)
+def _decide(event: APIGatewayAuthorizerRequestEvent, context: Any) -> dict[str, Any] | None:
+    """The policy for the request, or None when its credentials are missing or invalid."""
     try:
         headers = _credential_headers(event)
         grant = authorize(
@@ -80,7 +91,7 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: Any) -> dict[str, 
     except Unauthenticated as exc:
         logger.info("request not authenticated", extra={"reason": str(exc.detail), "path": event.path})
         metrics.add_metric(name="AuthorizerUnauthenticated", unit="Count", value=1)
-        raise Exception("Unauthorized") from None  # API Gateway's only way to answer 401
+        return None
     except Forbidden as exc:
         logger.info("request forbidden", extra={"reason": str(exc.detail), "path": event.path})
         metrics.add_metric(name="AuthorizerForbidden", unit="Count", value=1)

@@ -53,6 +53,7 @@ from taskapi.auth.api_keys import AccountEnrolment, ApiKeyRecord, ApiKeyStore
 from taskapi.auth.gateway import UsagePlanGateway, UsagePlansUnavailable
 from taskapi.auth.principal import OPERATOR, ROLES, TENANT
 from taskapi.auth.tokens import issue_local_token
+from taskapi.cli_support import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, run_command
 from taskapi.errors import Conflict, InvalidRequest, NotFound, TaskApiError
 from taskapi.models.domain import utc_now
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
@@ -62,18 +63,9 @@ from taskapi.services.queue_admin import pause_processing, restart_processing
 from taskapi.settings import PLANS, get_settings, usage_plan_name
 from taskapi.wiring import get_processing_control
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "CommandFailed", "build_parser", "main"]
+
 MAX_TOKEN_TTL_SECONDS = 366 * 86_400
-
-
-class CommandFailed(Exception):
-    """An expected failure: its message is the whole story, printed without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _ttl(raw: str) -> int:
@@ -172,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = queue_commands.add_parser("status", help="whether the processor consumes its queues")
     status.set_defaults(handler=_queue_status)
 
-    try:  # imported here, so that the operator commands run without the client extra
+    try:  # imported here, so that the operator commands load no httpx and run without the client extra
         from taskapi.client.cli import register as register_user_commands
     except ModuleNotFoundError as exc:
         if exc.name not in ("httpx", "rich"):
@@ -441,23 +433,11 @@ def _queue_status(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed usage or help already
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        args.handler(args)
-    except CommandFailed as exc:
-        print(f"taskapi: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return run_command(parser, argv)
     except ValidationError as exc:  # settings: a TASKAPI_* variable holds something unusable
         print(f"taskapi: error: invalid TASKAPI_* configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_OK
 
 
-if __name__ == "__main__":
-    # `python -m taskapi.cli`: run the imported module's main, whose CommandFailed is the one the
-    # user commands (taskapi.client.cli) raise.
-    from taskapi.cli import main as imported_main
-
-    sys.exit(imported_main())
+if __name__ == "__main__":  # python -m taskapi.cli
+    sys.exit(main())

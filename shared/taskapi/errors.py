@@ -57,3 +57,9 @@ class TooManyRequests(TaskApiError):
 
 class Retryable(TaskApiError):
     """A dependency throttled or failed transiently; the same call may succeed later."""
+
+
+class ServiceMisconfigured(TaskApiError):
+    """A dependency refused the call in a way no retry changes (access denied, a missing table or
+    queue, a request it calls invalid): the service's own configuration is wrong. Its cause is
+    logged where it is raised (taskapi.aws_errors); the caller gets a generic 500, never "retry"."""

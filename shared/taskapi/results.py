@@ -6,9 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from taskapi.errors import Retryable
+from taskapi.aws_errors import AWS_ERRORS, translate
 
 if TYPE_CHECKING:  # the API reads results without loading the engines (cold start)
     from taskapi.engines.base import Artifact
@@ -45,8 +43,8 @@ class S3ResultStore:
                 self._client.put_object(
                     Bucket=self._bucket, Key=prefix + file.name, Body=file.body, ContentType=file.content_type
                 )
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(f"S3 did not store the result: {exc}") from exc
+        except AWS_ERRORS as exc:
+            raise translate(exc, service="S3", unavailable=f"S3 did not store the result: {exc}") from exc
         return prefix + artifact.primary
 
     def delete(self, prefix: str, artifact: Artifact) -> None:
@@ -55,8 +53,8 @@ class S3ResultStore:
                 Bucket=self._bucket,
                 Delete={"Objects": [{"Key": prefix + file.name} for file in artifact.files], "Quiet": True},
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(f"S3 did not delete the orphaned result: {exc}") from exc
+        except AWS_ERRORS as exc:
+            raise translate(exc, service="S3", unavailable=f"S3 did not delete the orphaned result: {exc}") from exc
 
     def url(self, key: str) -> str:
         return str(

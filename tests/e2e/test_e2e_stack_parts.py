@@ -1,6 +1,7 @@
 """The local stack's reusable pieces, in process: environment building, moto start, provisioning,
 the functions as the template declares them, the schedule, the SQS event the pollers build and how
-they read a function's answer, the SQS fault injection and the embedded moto's transactions and queues."""
+they read a function's answer, the SQS fault injection and the embedded moto's transactions and queues
+(on the local stack's moto server process, the one process whose moto carries the corrections)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from infra import local_stack
+from infra import local_stack, welcome
 from infra.faults import SqsEntryRefusal
 from infra.moto_server import MotoServerProcess
 from infra.pollers import Mapping, failed_message_ids, sqs_record
@@ -93,7 +96,7 @@ def test_config_from_environ_reads_ports_and_endpoint() -> None:
 
 
 def test_the_curl_example_is_one_shell_line_carrying_the_key_and_a_valid_body() -> None:
-    line = local_stack.curl_example("http://127.0.0.1:8000", "tk.demo.0123456789abcdef.s3cr-et_")
+    line = welcome.curl_example("http://127.0.0.1:8000", "tk.demo.0123456789abcdef.s3cr-et_")
 
     words = shlex.split(line)
     assert "\n" not in line
@@ -329,15 +332,22 @@ def test_without_report_batch_item_failures_an_answer_fails_nothing() -> None:
     assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, plain, ["a", "b"]) == set()
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Any:
-    server = local_stack.start_moto_server(port=0)
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack.http_url(host, port))
+@pytest.fixture(scope="module")
+def corrected_moto() -> Iterator[str]:
+    """The local stack's moto server (a child process: the corrections apply there alone)."""
+    server = local_stack.start_moto_server(port=0, own_process=True)
     try:
-        yield local_stack.http_url(host, port)
+        yield local_stack.http_url(*server.get_host_and_port())
     finally:
         server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(corrected_moto: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's corrected moto server, emptied, and this process's AWS clients pointed at it."""
+    httpx.post(f"{corrected_moto}/moto-api/reset", timeout=30).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", corrected_moto)
+    return corrected_moto
 
 
 @pytest.mark.parametrize(("rate", "seed"), [(0.5, 3), (1.0, 0), (0.0, 0)])

@@ -1,5 +1,6 @@
 """The ingest function in a process of its own, for its memory figures (tests/perf/test_upload_ingest.py
-runs it; the AWS side is a moto server in the parent, so moto's own memory is not counted here).
+runs it; the AWS side is a moto server in another child process of the parent, so moto's own
+memory is not counted here).
 
     python -m tests.perf.ingest_child MESSAGE_JSON RESULT_JSON [--trace]
 

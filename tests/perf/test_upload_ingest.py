@@ -10,8 +10,8 @@ memory, each printed with the command that reproduces it:
     the first and the last 1,000 rows are recorded too: whether the rate holds as the table and
     the queue fill.
 (b) Peak memory of the ingest function for the same file: the handler, loaded from template.yaml
-    like the local stack loads it, in a process of its own (tests/perf/ingest_child.py) against a
-    moto server in this process (so moto's memory is not counted): tracemalloc's peak of the
+    like the local stack loads it, in a process of its own (tests/perf/ingest_child.py) against the
+    local stack's moto server process (so moto's memory is not counted): tracemalloc's peak of the
     invocation's Python allocations (one run), and the process's peak RSS during the invocation
     (VmHWM, what Lambda reports as Max Memory Used) and its growth over the warm process (a second
     run, without tracemalloc). ru_maxrss is printed but is no figure: across execve Linux keeps the
@@ -304,11 +304,11 @@ def test_ingest_rate_of_a_10000_row_jsonl_upload(
 
 @contextmanager
 def fresh_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A moto server in this process (the local stack's, with its corrections), provisioned like the
-    local stack, this process's environment the local stack's (so the ingest function, started with
-    it, finds everything). Answers the physical names. moto's state is process-wide, so it is
-    reset first: each run starts from empty tables."""
-    server = start_moto_server(port=0)
+    """The local stack's moto server (a child process, the one whose moto carries the corrections),
+    provisioned like the local stack, this process's environment the local stack's (so the ingest
+    function, started with it, finds everything). Answers the physical names. It is reset first:
+    each run starts from empty tables."""
+    server = start_moto_server(port=0, own_process=True)
     host, port = server.get_host_and_port()
     try:
         httpx.post(f"http://{host}:{port}/moto-api/reset", timeout=30).raise_for_status()
@@ -441,7 +441,7 @@ def test_ingest_peak_memory_of_a_10000_row_jsonl_upload(
     )
     print(
         f"[bench]      the invocation took {plain['seconds']:.1f} s ({traced['seconds']:.1f} s under tracemalloc), "
-        "against a moto server in the pytest process: not a speed figure"
+        "against a moto server started by the pytest process: not a speed figure"
     )
 
 
@@ -531,7 +531,7 @@ def test_5000_rows_of_an_upload_become_completed_tasks(
 
 def test_the_files_are_what_they_claim(tmp_path: Path) -> None:
     """The generated files parse as the uploads' formats, every row a valid quiz."""
-    from taskapi.ingest.rows import parse_rows
+    from taskapi.ingest.formats import parse_rows
 
     for kind, write in (("jsonl", write_jsonl), ("csv", write_csv)):
         path = tmp_path / f"sample.{kind}"

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -60,6 +61,24 @@ def rsa_jwk(key: rsa.RSAPrivateKey | rsa.RSAPublicKey, kid: str, **members: Any)
 def public_pem(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> bytes:
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def cognito_claims(*, sub: str, accounts: list[str], issuer: str, audience: str, **overrides: Any) -> dict[str, Any]:
+    """Cognito ID-token-like claims plus the service's `accounts`, valid for ten minutes; an
+    override of None drops that claim."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "sub": sub,
+        "accounts": accounts,
+        "iss": issuer,
+        "aud": audience,
+        "token_use": "id",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
+    base.update(overrides)
+    return {name: value for name, value in base.items() if value is not None}
 
 
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}

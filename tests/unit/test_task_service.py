@@ -165,3 +165,15 @@ def test_filters_combine(repo):
     assert ids(statuses=(TaskStatus.QUEUED,)) == ["d1", "q1", "q2", "v1"]
     assert ids(statuses=(TaskStatus.PENDING,)) == []
     assert ids(statuses=(TaskStatus.COMPLETED,)) == []
+
+
+def test_create_tasks_reports_which_ids_it_created_and_which_existed(repo):
+    create(repo, factories.quiz("old"))
+    specs = BulkCreateRequest.model_validate(factories.bulk(factories.quiz("new"), factories.quiz("old"))).tasks
+
+    creation = service.create_tasks(repo, InMemoryTaskQueue(), factories.principal(), specs)
+
+    assert [t.task_id for t in creation.tasks] == ["new", "old"]
+    assert creation.created == {"new"}
+    again = service.create_tasks(repo, InMemoryTaskQueue(), factories.principal(), specs)
+    assert again.created == frozenset()

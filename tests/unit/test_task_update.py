@@ -23,16 +23,6 @@ QUIZ_DATA = {"story_prompt": "Pythagoras discovered a theorem about right triang
 
 
 @pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
-@pytest.fixture
-def api(fakes):
-    return TestClient(fakes.install(create_app()), raise_server_exceptions=False)
-
-
-@pytest.fixture
 def headers(fakes) -> dict[str, str]:
     return fakes.api_key(ACCOUNT)
 

@@ -22,10 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from taskapi.auth.principal import ROLES, TENANT, Role
-from taskapi.errors import Conflict, NotFound, Retryable
+from taskapi.aws_errors import AWS_ERRORS, DEFAULT_CONFLICT, AwsError, error_code, translate
+from taskapi.errors import Conflict, NotFound, Retryable, TaskApiError
 from taskapi.models.domain import isoformat, utc_now
 from taskapi.models.limits import ACCOUNT_ID_PATTERN
 
@@ -163,8 +162,8 @@ def key_matches(key: str, record: ApiKeyRecord, parsed: ParsedKey) -> bool:
     return record.account_id == parsed.account_id and hmac.compare_digest(hash_key(key), record.key_hash)
 
 
-def _code(exc: Exception) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+def _store_error(exc: AwsError, conflict: str = DEFAULT_CONFLICT) -> TaskApiError:
+    return translate(exc, service="DynamoDB", unavailable=_UNAVAILABLE, conflict=conflict)
 
 
 class ApiKeyStore(Protocol):
@@ -323,18 +322,16 @@ class DynamoApiKeyStore:
                 Item=_record_item(record),
                 ConditionExpression="attribute_not_exists(key_id)",
             )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"API key {record.key_id} already exists") from exc
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(exc, conflict=f"API key {record.key_id} already exists") from exc
 
     def _get_item(self, key: str) -> dict[str, Any] | None:
         try:
             item: dict[str, Any] | None = self._client.get_item(TableName=self._table, Key={"key_id": {"S": key}}).get(
                 "Item"
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(exc) from exc
         return item
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
@@ -357,10 +354,10 @@ class DynamoApiKeyStore:
                 ReturnValues="ALL_NEW",
                 **extra,
             )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise Retryable(_UNAVAILABLE) from exc
+            raise _store_error(exc) from exc
         return _record_from(answer["Attributes"])
 
     def revoke(self, key_id: str, at: datetime | None = None) -> ApiKeyRecord:
@@ -403,8 +400,8 @@ class DynamoApiKeyStore:
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(exc) from exc
         records: list[ApiKeyRecord] = []
         for start in range(0, len(key_ids), _BATCH_GET_LIMIT):
             records += self._batch_get(key_ids[start : start + _BATCH_GET_LIMIT])
@@ -416,8 +413,8 @@ class DynamoApiKeyStore:
         for attempt in range(_BATCH_GET_ATTEMPTS):
             try:
                 answer = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise Retryable(_UNAVAILABLE) from exc
+            except AWS_ERRORS as exc:
+                raise _store_error(exc) from exc
             records += [_record_from(item) for item in answer.get("Responses", {}).get(self._table, [])]
             request = answer.get("UnprocessedKeys") or {}
             if not request:
@@ -441,10 +438,9 @@ class DynamoApiKeyStore:
         )
         try:
             self._client.put_item(TableName=self._table, Item=_enrolment_item(enrolment), **condition)
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(
-                    f"account {enrolment.account_id}'s enrolment changed meanwhile "
-                    f"(expected plan {expected_plan or 'none'}); retry"
-                ) from exc
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(
+                exc,
+                conflict=f"account {enrolment.account_id}'s enrolment changed meanwhile "
+                f"(expected plan {expected_plan or 'none'}); retry",
+            ) from exc

@@ -13,8 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from taskapi.aws_errors import AWS_ERRORS, AwsError, error_code, error_message, translate
 from taskapi.errors import Conflict, InvalidRequest, NotFound, Retryable, TaskApiError
 from taskapi.settings import PLANS, Settings, usage_plan_name
 
@@ -44,20 +43,15 @@ def check_plan(plan: str) -> str:
     return plan
 
 
-def _code(exc: BaseException) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+def _message(exc: AwsError) -> str:
+    code = error_code(exc)
+    return f"{code}: {error_message(exc)}".rstrip(": ") if code else str(exc)
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return str(exc)
-
-
-def _failure(action: str, exc: BaseException) -> TaskApiError:
-    """What API Gateway said, as a domain error whose message names the action."""
-    code = _code(exc)
+def _failure(action: str, exc: AwsError) -> TaskApiError:
+    """What API Gateway said, as a domain error whose message names the action: its own codes
+    for a missing key or plan, a duplicate and a refused value; the rest as every adapter does."""
+    code = error_code(exc)
     detail = f"API Gateway could not {action} ({_message(exc)})"
     if code == "NotFoundException":
         return NotFound(detail)
@@ -65,7 +59,8 @@ def _failure(action: str, exc: BaseException) -> TaskApiError:
         return Conflict(detail)
     if code == "BadRequestException":
         return InvalidRequest(detail)
-    return UsagePlansUnavailable(detail)
+    failure = translate(exc, service="API Gateway")
+    return UsagePlansUnavailable(detail) if isinstance(failure, Retryable) else failure
 
 
 class ApiGatewayUsagePlans:
@@ -99,7 +94,7 @@ class ApiGatewayUsagePlans:
         try:
             pages = self._client.get_paginator("get_usage_plans").paginate(**filters)
             return [usage_plan for page in pages for usage_plan in page.get("items", [])]
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise _failure("list its usage plans", exc) from exc
 
     def _attached_plan_ids(self, gateway_key_id: str) -> list[str]:
@@ -111,8 +106,8 @@ class ApiGatewayUsagePlans:
     def _detach(self, plan_id: str, gateway_key_id: str) -> None:
         try:
             self._client.delete_usage_plan_key(usagePlanId=plan_id, keyId=gateway_key_id)
-        except ClientError as exc:
-            if _code(exc) != "NotFoundException":
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "NotFoundException":
                 raise
 
     def register_key(self, name: str, value: str, plan: str) -> str:
@@ -124,11 +119,11 @@ class ApiGatewayUsagePlans:
                 enabled=True,
                 description=f"{self._settings.stack_name}: {name} ({plan} plan)",
             )["id"]
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise _failure(f"create API key {name}", exc) from exc
         try:
             self._attach(plan_id, gateway_key_id)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             failure = _failure(f"attach API key {name} to usage plan {usage_plan_name(self._settings, plan)}", exc)
             try:
                 self.delete_key(gateway_key_id)
@@ -146,8 +141,8 @@ class ApiGatewayUsagePlans:
             self._client.delete_api_key(apiKey=gateway_key_id)
         except NotFound:
             return
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "NotFoundException":
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "NotFoundException":
                 return
             raise _failure(f"delete API key {gateway_key_id}", exc) from exc
 
@@ -163,14 +158,14 @@ class ApiGatewayUsagePlans:
                 self._detach(plan_id, gateway_key_id)
             if new_id not in attached:
                 self._attach(new_id, gateway_key_id)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             failure = _failure(
                 f"move API key {gateway_key_id} to usage plan {usage_plan_name(self._settings, new_plan)}", exc
             )
             for plan_id in detached:  # put it back where it was, as far as possible
                 try:
                     self._attach(plan_id, gateway_key_id)
-                except (ClientError, BotoCoreError) as undo:
+                except AWS_ERRORS as undo:
                     failure.add_note(f"re-attaching it to usage plan {plan_id} failed as well ({_message(undo)})")
             raise failure from exc
 

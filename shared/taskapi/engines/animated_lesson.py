@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from taskapi.engines.analysis import Analysis, analyse
 from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
 from taskapi.engines.formats import JSON, json_bytes, narration_ms, seconds
 from taskapi.engines.inputs import is_english, language_of, parse_request
 from taskapi.engines.planning import Block, Narrator, block_heading, block_terms, framed_plan
-from taskapi.engines.text import Analysis, analyse
 from taskapi.models.domain import TaskType
 from taskapi.models.requests import AnimatedLessonRequestData
 

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from taskapi.engines.analysis import Analysis, analyse
 from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
 from taskapi.engines.formats import MARKDOWN, md_escape
 from taskapi.engines.inputs import is_english, language_of, parse_request
-from taskapi.engines.text import Analysis, Sentence, Term, analyse, capitalize_first, ensure_period
+from taskapi.engines.terms import Term
+from taskapi.engines.text import Sentence, capitalize_first, ensure_period
 from taskapi.models.domain import TaskType
 from taskapi.models.requests import DocumentationRequestData
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from taskapi.engines.base import EngineError
-from taskapi.engines.text import is_english
+from taskapi.engines.language import is_english
 
 __all__ = ["DEFAULT_LANGUAGE", "is_english", "language_of", "parse_request"]
 

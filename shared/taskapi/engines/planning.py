@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskapi.engines.analysis import Analysis
 from taskapi.engines.text import (
-    Analysis,
     capitalize_first,
     ensure_period,
     split_clauses,

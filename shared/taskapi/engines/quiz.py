@@ -21,10 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from taskapi.engines.analysis import Analysis, analyse
 from taskapi.engines.base import Artifact, ArtifactFile, EngineError, ProgressCallback
 from taskapi.engines.formats import JSON, MARKDOWN, json_bytes, md_escape
 from taskapi.engines.inputs import language_of, parse_request
-from taskapi.engines.text import Analysis, Sentence, Term, analyse, capitalize_first, looks_plural
+from taskapi.engines.terms import Term
+from taskapi.engines.text import Sentence, capitalize_first, looks_plural
 from taskapi.models.domain import TaskType
 from taskapi.models.requests import DEFAULT_NUM_QUESTIONS, QUESTION_TYPES, QuizRequestData
 

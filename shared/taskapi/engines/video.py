@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from taskapi.engines.analysis import Analysis, analyse
 from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
 from taskapi.engines.formats import JSON, VTT, Cue, json_bytes, narration_ms, seconds, timed_cues, webvtt
 from taskapi.engines.inputs import is_english, language_of, parse_request
 from taskapi.engines.planning import Block, Narrator, block_heading, block_terms, natural_units, plan
-from taskapi.engines.text import Analysis, analyse
 from taskapi.models import limits
 from taskapi.models.domain import TaskType
 from taskapi.models.requests import VideoRequestData

@@ -23,6 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.TaskApiError], int] = {
     errors.TooManyItems: 413,
     errors.TooManyRequests: 429,
     errors.Retryable: 503,
+    errors.ServiceMisconfigured: 500,  # its cause is logged where AWS's error is translated (taskapi.aws_errors)
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
@@ -72,52 +73,57 @@ _SOURCE_TEXT = re.compile(limits.SOURCE_TEXT_PATTERN)
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
-def _csv(
-    name: str, raw: str | None, *, most: int, pattern: re.Pattern[str] | None, longest: int, allowed: str = ""
-) -> tuple[str, ...]:
-    """Comma-separated values with empty ones dropped and repeats removed, in order."""
-    if raw is None:
-        return ()
-    values = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
-    problem = None
-    if len(values) > most:
-        problem = f"at most {most} values"
-    elif any(len(v) > longest for v in values):
-        problem = f"each value may be at most {longest} characters"
-    elif pattern is not None and any(not pattern.fullmatch(v) for v in values):
-        problem = f"values may contain only {allowed}"
-    if problem:
-        raise RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": problem, "input": raw}])
-    return values
+def _refuse(name: str, message: str, raw: str | None, kind: str = "value_error") -> NoReturn:
+    raise RequestValidationError([{"type": kind, "loc": ("query", name), "msg": message, "input": raw}])
+
+
+@dataclass(frozen=True)
+class _ListRule:
+    """What a comma-separated filter accepts."""
+
+    most: int
+    longest: int
+    pattern: re.Pattern[str] | None = None
+    allowed: str = ""
+
+    def values(self, name: str, raw: str | None) -> tuple[str, ...]:
+        """The values with empty ones dropped and repeats removed, in order."""
+        if raw is None:
+            return ()
+        values = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+        if len(values) > self.most:
+            _refuse(name, f"at most {self.most} values", raw)
+        if any(len(v) > self.longest for v in values):
+            _refuse(name, f"each value may be at most {self.longest} characters", raw)
+        if self.pattern is not None and any(not self.pattern.fullmatch(v) for v in values):
+            _refuse(name, f"values may contain only {self.allowed}", raw)
+        return values
+
+
+_SOURCE_IDS = _ListRule(
+    limits.MAX_FILTER_SOURCE_IDS, limits.MAX_SOURCE_ID_LENGTH, _SOURCE_TEXT, "text without control characters"
+)
+_TASK_IDS = _ListRule(limits.MAX_FILTER_IDS, limits.MAX_TASK_ID_LENGTH, _ID, limits.ID_CHARACTERS)
+_STATUSES = _ListRule(len(TaskStatus), len("PROCESSING"))
 
 
 def _statuses(raw: str | None) -> tuple[TaskStatus, ...]:
-    values = _csv("status", raw, most=len(TaskStatus), pattern=None, longest=len("PROCESSING"))
+    values = _STATUSES.values("status", raw)
     known = {s.value for s in TaskStatus}
     unknown = [v for v in values if v.upper() not in known]
     if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "enum",
-                    "loc": ("query", "status"),
-                    "msg": f"unknown status {', '.join(unknown)}; expected any of {', '.join(sorted(known))}",
-                    "input": raw,
-                }
-            ]
-        )
+        expected = ", ".join(sorted(known))
+        _refuse("status", f"unknown status {', '.join(unknown)}; expected any of {expected}", raw, kind="enum")
     return tuple(TaskStatus(v.upper()) for v in values)
 
 
+def _source_text(description: str) -> Any:
+    """A query parameter holding one group or source id: any text, URL-encoded."""
+    return Query(max_length=limits.MAX_SOURCE_ID_LENGTH, pattern=limits.SOURCE_TEXT_PATTERN, description=description)
+
+
 def task_filters(
-    task_source_group_id: Annotated[
-        str | None,
-        Query(
-            max_length=limits.MAX_SOURCE_ID_LENGTH,
-            pattern=limits.SOURCE_TEXT_PATTERN,
-            description="Only this group (any text, URL-encoded).",
-        ),
-    ] = None,
+    task_source_group_id: Annotated[str | None, _source_text("Only this group (any text, URL-encoded).")] = None,
     task_source_ids: Annotated[
         str | None,
         Query(
@@ -127,11 +133,7 @@ def task_filters(
     ] = None,
     task_source_id: Annotated[
         str | None,
-        Query(
-            max_length=limits.MAX_SOURCE_ID_LENGTH,
-            pattern=limits.SOURCE_TEXT_PATTERN,
-            description="One source id, taken whole (commas included); combines with task_source_ids as any of.",
-        ),
+        _source_text("One source id, taken whole (commas included); combines with task_source_ids as any of."),
     ] = None,
     task_ids: Annotated[str | None, Query(description="Comma-separated task ids (any of).")] = None,
     status: Annotated[
@@ -140,38 +142,19 @@ def task_filters(
     task_type: TaskType | None = None,
     priority: Priority | None = None,
 ) -> TaskFilters:
-    sources = _csv(
-        "task_source_ids",
-        task_source_ids,
-        most=limits.MAX_FILTER_SOURCE_IDS,
-        pattern=_SOURCE_TEXT,
-        longest=limits.MAX_SOURCE_ID_LENGTH,
-        allowed="text without control characters",
-    )
+    sources = _SOURCE_IDS.values("task_source_ids", task_source_ids)
     if task_source_id:
         sources = tuple(dict.fromkeys((*sources, task_source_id)))
         if len(sources) > limits.MAX_FILTER_SOURCE_IDS:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "value_error",
-                        "loc": ("query", "task_source_ids"),
-                        "msg": f"at most {limits.MAX_FILTER_SOURCE_IDS} source ids with task_source_id",
-                        "input": task_source_ids,
-                    }
-                ]
+            _refuse(
+                "task_source_ids",
+                f"at most {limits.MAX_FILTER_SOURCE_IDS} source ids with task_source_id",
+                task_source_ids,
             )
     return TaskFilters(
         group_id=task_source_group_id or None,
         source_ids=sources,
-        task_ids=_csv(
-            "task_ids",
-            task_ids,
-            most=limits.MAX_FILTER_IDS,
-            pattern=_ID,
-            longest=limits.MAX_TASK_ID_LENGTH,
-            allowed=limits.ID_CHARACTERS,
-        ),
+        task_ids=_TASK_IDS.values("task_ids", task_ids),
         statuses=_statuses(status),
         task_type=task_type,
         priority=priority,
@@ -212,7 +195,7 @@ def create_one(
     results: ResultsDep,
     ceiling: CeilingDep,
 ) -> TaskOut:
-    (task,) = task_service.create_tasks(repository, queue, principal, [body], ceiling=ceiling)
+    (task,) = task_service.create_tasks(repository, queue, principal, [body], ceiling=ceiling).tasks
     return _out(task, results)
 
 

@@ -9,9 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from taskapi.errors import Retryable
+from taskapi.aws_errors import AWS_ERRORS, translate
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,10 @@ class LambdaProcessingControl:
                             priority=self._priorities.get(queue_name(source_arn)),
                         )
                     )
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable("Lambda did not list the processor's event source mappings; retry") from exc
+        except AWS_ERRORS as exc:
+            raise translate(
+                exc, service="Lambda", unavailable="Lambda did not list the processor's event source mappings; retry"
+            ) from exc
         return found
 
     def set_enabled(self, enabled: bool) -> list[MappingState]:
@@ -81,8 +81,10 @@ class LambdaProcessingControl:
                 continue
             try:
                 answer = self._client.update_event_source_mapping(UUID=mapping.mapping_id, Enabled=enabled)
-            except (ClientError, BotoCoreError) as exc:
-                raise Retryable("Lambda did not update an event source mapping; retry") from exc
+            except AWS_ERRORS as exc:
+                raise translate(
+                    exc, service="Lambda", unavailable="Lambda did not update an event source mapping; retry"
+                ) from exc
             updated.append(
                 replace(mapping, enabled=enabled, state=answer.get("State", "Enabling" if enabled else "Disabling"))
             )
@@ -110,8 +112,8 @@ class LocalProcessingControl:
             for page in self._client.get_paginator("get_parameters_by_path").paginate(Path=self._path, Recursive=True):
                 for parameter in page.get("Parameters", []):
                     found.append((parameter["Name"], json.loads(parameter["Value"])))
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable("The local mapping store did not answer; retry") from exc
+        except AWS_ERRORS as exc:
+            raise translate(exc, service="SSM", unavailable="The local mapping store did not answer; retry") from exc
         return sorted(found)
 
     def mappings(self) -> list[MappingState]:
@@ -132,8 +134,10 @@ class LocalProcessingControl:
                 value["enabled"] = enabled
                 try:
                     self._client.put_parameter(Name=name, Value=json.dumps(value), Type="String", Overwrite=True)
-                except (ClientError, BotoCoreError) as exc:
-                    raise Retryable("The local mapping store did not answer; retry") from exc
+                except AWS_ERRORS as exc:
+                    raise translate(
+                        exc, service="SSM", unavailable="The local mapping store did not answer; retry"
+                    ) from exc
         return self.mappings()
 
 

@@ -8,9 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from taskapi.errors import Retryable
+from taskapi.aws_errors import AWS_ERRORS, translate
 from taskapi.models.domain import Priority
 from taskapi.queueing.messages import TaskMessage
 
@@ -61,7 +59,9 @@ class SqsTaskQueue:
             ]
             try:
                 answer = self._client.send_message_batch(QueueUrl=url, Entries=entries)
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
+                # Refused entry by entry, whatever the cause; translating logs a configuration error.
+                translate(exc, service="SQS")
                 return dict.fromkeys(indexes, f"SQS refused the batch: {exc}")
             return {
                 int(failure["Id"]): f"SQS refused the message: {failure.get('Code', '')} {failure.get('Message', '')}"
@@ -89,8 +89,10 @@ class SqsTaskQueue:
                 return {}
             try:
                 return dict(self._client.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"])
-            except (ClientError, BotoCoreError) as exc:
-                raise Retryable("SQS did not answer with queue depths; retry the request") from exc
+            except AWS_ERRORS as exc:
+                raise translate(
+                    exc, service="SQS", unavailable="SQS did not answer with queue depths; retry the request"
+                ) from exc
 
         priorities = list(Priority)
         urls = [self._urls.get(p, "") for p in priorities] + [self._dead_letter_urls.get(p, "") for p in priorities]

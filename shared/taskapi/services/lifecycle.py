@@ -12,7 +12,7 @@ from taskapi.errors import InvalidRequest, TooManyItems
 from taskapi.models.domain import FINAL_STATUSES, Task, TaskStatus, TaskType, isoformat, utc_now, with_event
 from taskapi.models.limits import MAX_BULK_TASKS
 from taskapi.models.requests import BulkRegenerateRequest
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.queues import TaskQueue
 from taskapi.services.queueing import enqueue
 from taskapi.store.base import TaskRepository
@@ -90,6 +90,7 @@ def _apply(
 
 
 # ------------------------------------------------------------------ cancel
+@tracer.capture_method(capture_response=False)
 def cancel_tasks(
     repository: TaskRepository, principal: Principal, task_ids: Sequence[str], reason: str
 ) -> dict[str, Any]:
@@ -173,6 +174,7 @@ def _regenerated(task: Task, request: BulkRegenerateRequest, now: str) -> Task:
     return task.model_copy(update=update)
 
 
+@tracer.capture_method(capture_response=False)
 def regenerate_tasks(
     repository: TaskRepository, queue: TaskQueue, principal: Principal, request: BulkRegenerateRequest
 ) -> dict[str, Any]:

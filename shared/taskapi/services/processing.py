@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, TypeGuard
 
 from taskapi.engines.base import ContentEngine, EngineError
-from taskapi.errors import Conflict, Retryable
+from taskapi.errors import Conflict, Retryable, ServiceMisconfigured
 from taskapi.models.domain import (
     MAX_TRIES,
     PROCESSING_TIMEOUT_SECONDS,
@@ -21,7 +21,7 @@ from taskapi.models.domain import (
     utc_now,
     with_event,
 )
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.messages import TaskMessage
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore, result_prefix
@@ -70,6 +70,7 @@ class Processor:
             return lease_expired(task, self.clock())  # its worker died; this delivery takes over
         return False
 
+    @tracer.capture_method(capture_response=False)
     def process(self, message: TaskMessage) -> Outcome:
         # A failed claim is decided again on a fresh read: the write that got in first may be one
         # that leaves the task claimable (enqueue marking it QUEUED, a "not queued yet" note).
@@ -115,7 +116,7 @@ class Processor:
             raise Retryable("The task kept changing while it was claimed")
         try:
             return self._run(claimed)
-        except Retryable:
+        except (Retryable, ServiceMisconfigured):  # an AWS failure: the redelivery (or the DLQ) decides
             self._release(claimed)
             raise
 
@@ -147,7 +148,7 @@ class Processor:
             return Outcome.STOPPED
         except EngineError as exc:
             return self.fail_try(task, str(exc.detail), permanent=exc.permanent)
-        except Retryable:
+        except (Retryable, ServiceMisconfigured):  # AWS failed the progress write: not the engine's fault
             raise
         except Exception as exc:  # an engine bug: count it as a failed try, bounded by MAX_TRIES
             logger.exception("engine raised an unexpected error")
@@ -246,7 +247,7 @@ class Processor:
         )
         try:
             self.repository.save(released, expected_version=current.version)
-        except (Conflict, Retryable):
+        except (Conflict, Retryable, ServiceMisconfigured):
             logger.warning("could not release the claim; the lease will expire instead")
 
 
@@ -267,6 +268,7 @@ def lease_expired(task: Task, moment: datetime) -> bool:
     return moment - since > timedelta(seconds=PROCESSING_TIMEOUT_SECONDS[task.task_type])
 
 
+@tracer.capture_method(capture_response=False)
 def fail_dead_lettered(
     repository: TaskRepository, body: str, *, receive_count: int, clock: Callable[[], datetime] = utc_now
 ) -> Outcome:

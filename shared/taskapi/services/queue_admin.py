@@ -8,6 +8,7 @@ from typing import Any
 from taskapi.auth.principal import Principal
 from taskapi.models.domain import Priority, Task, TaskStatus, isoformat, utc_now, with_event
 from taskapi.models.limits import MAX_LIST_LIMIT
+from taskapi.observability import tracer
 from taskapi.queueing.control import ProcessingControl, processing_active
 from taskapi.queueing.messages import TaskMessage
 from taskapi.queueing.queues import TaskQueue
@@ -19,6 +20,7 @@ STATUS_ID_LIST = 100
 NOT_QUEUEABLE = "Task has no request_data; it is stored, not queued"
 
 
+@tracer.capture_method(capture_response=False)
 def queue_status(
     repository: TaskRepository, queue: TaskQueue, control: ProcessingControl, principal: Principal
 ) -> dict[str, Any]:
@@ -80,6 +82,7 @@ def queue_status(
     return answer
 
 
+@tracer.capture_method(capture_response=False)
 def restart_processing(control: ProcessingControl) -> dict[str, Any]:
     before = processing_active(control.mappings())
     after = processing_active(control.set_enabled(True))
@@ -91,6 +94,7 @@ def restart_processing(control: ProcessingControl) -> dict[str, Any]:
     }
 
 
+@tracer.capture_method(capture_response=False)
 def pause_processing(control: ProcessingControl) -> dict[str, Any]:
     before = processing_active(control.mappings())
     after = processing_active(control.set_enabled(False))
@@ -126,6 +130,7 @@ def _queue_pending(
     return total, details, queued, failed
 
 
+@tracer.capture_method(capture_response=False)
 def process_pending(repository: TaskRepository, queue: TaskQueue, principal: Principal) -> dict[str, Any]:
     total, details, queued, failed = _queue_pending(repository, queue, principal, isoformat(utc_now()))
     return {
@@ -138,6 +143,7 @@ def process_pending(repository: TaskRepository, queue: TaskQueue, principal: Pri
     }
 
 
+@tracer.capture_method(capture_response=False)
 def requeue_pending(
     repository: TaskRepository, queue: TaskQueue, principal: Principal, *, queued_older_than_seconds: int
 ) -> dict[str, Any]:

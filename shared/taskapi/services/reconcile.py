@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from taskapi.models.domain import PROCESSING_TIMEOUT_SECONDS, Task, TaskStatus, isoformat, utc_now
-from taskapi.observability import logger
+from taskapi.observability import logger, tracer
 from taskapi.services.processing import Processor, lease_expired
 from taskapi.services.queueing import enqueue
 from taskapi.store.base import TaskRepository
@@ -45,6 +45,7 @@ def _read(repository: TaskRepository, keys: list[tuple[str, str]]) -> list[Task]
     return tasks
 
 
+@tracer.capture_method(capture_response=False)
 def reconcile(
     processor: Processor,
     *,

@@ -11,7 +11,7 @@ from taskapi.auth.principal import Principal
 from taskapi.errors import NotFound, TooManyRequests
 from taskapi.models.domain import Task, TaskEvent, TaskStatus, TaskType, isoformat, utc_now
 from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, TaskCreate
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.queues import TaskQueue
 from taskapi.services.pagination import Cursor
 from taskapi.services.queueing import enqueue, key_of
@@ -82,6 +82,16 @@ def _new_task(principal: Principal, spec: TaskCreate, shared: SharedVideoSetting
     )
 
 
+@dataclass(frozen=True)
+class Creation:
+    """What create_tasks did: every task of the request in request order (as stored, queued or
+    found), and the ids this call created (the others existed already)."""
+
+    tasks: list[Task]
+    created: frozenset[str]
+
+
+@tracer.capture_method(capture_response=False)
 def create_tasks(
     repository: TaskRepository,
     queue: TaskQueue,
@@ -89,9 +99,9 @@ def create_tasks(
     specs: Sequence[TaskCreate],
     shared: SharedVideoSettings | None = None,
     ceiling: Ceiling | None = None,
-) -> list[Task]:
+) -> Creation:
     """Create every task whose id is new in the account and queue those with request_data;
-    answer all of them in request order.
+    answer all of them in request order, and which ids were created.
 
     An id that already exists is answered as stored: nothing about it is rewritten. With a
     ceiling, nothing is written when the account has no room for every task of the request that
@@ -118,7 +128,7 @@ def create_tasks(
     for task in candidates:
         existing = result.existing.get(task.task_id)
         answers.append(existing or queued.tasks.get(key_of(task)) or result.created[task.task_id])
-    return answers
+    return Creation(tasks=answers, created=frozenset(result.created))
 
 
 def create_bulk(
@@ -128,9 +138,10 @@ def create_bulk(
     request: BulkCreateRequest,
     ceiling: Ceiling | None = None,
 ) -> list[Task]:
-    return create_tasks(repository, queue, principal, request.tasks, shared=request, ceiling=ceiling)
+    return create_tasks(repository, queue, principal, request.tasks, shared=request, ceiling=ceiling).tasks
 
 
+@tracer.capture_method(capture_response=False)
 def get_task(repository: TaskRepository, principal: Principal, task_id: str) -> Task:
     task = repository.get(principal.account_id, task_id)
     if task is None:
@@ -139,6 +150,7 @@ def get_task(repository: TaskRepository, principal: Principal, task_id: str) -> 
     return task
 
 
+@tracer.capture_method(capture_response=False)
 def list_tasks(
     repository: TaskRepository,
     principal: Principal,
@@ -175,5 +187,6 @@ def list_tasks(
     return TaskPage(tasks=tasks, total=total, limit=limit, skip=skip, next_token=token)
 
 
+@tracer.capture_method(capture_response=False)
 def count_tasks(repository: TaskRepository, principal: Principal, filters: TaskFilters) -> int:
     return repository.count(principal.account_id, filters)

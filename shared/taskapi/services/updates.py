@@ -18,7 +18,7 @@ from taskapi.models.requests import (
     TaskUpdate,
     VideoTaskCreate,
 )
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.messages import TaskMessage
 from taskapi.queueing.queues import TaskQueue
 from taskapi.services.queueing import enqueue, key_of
@@ -59,6 +59,7 @@ def _source_event(name: str, value: str | None) -> str:
     return f"{name} cleared" if value is None else f"{name} set to {value}"
 
 
+@tracer.capture_method(capture_response=False)
 def update_task(
     repository: TaskRepository,
     queue: TaskQueue,

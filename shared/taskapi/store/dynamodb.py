@@ -18,22 +18,11 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from taskapi.errors import Conflict, Retryable
+from taskapi.aws_errors import AWS_ERRORS, AwsError, cancellation_reasons, error_code, translate
+from taskapi.errors import Conflict, Retryable, TaskApiError
 from taskapi.models.domain import OPEN_STATUSES, Priority, Task, TaskEvent, TaskStatus, TaskType
 from taskapi.store.base import InsertResult, TaskFilters
 
-_THROTTLING = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionInProgressException",
-    }
-)
 BATCH_GET_SIZE = 100
 INSERT_ROUNDS = 4
 TRANSACTION_LIMIT = 100
@@ -148,12 +137,8 @@ def item_to_task(item: dict[str, Any]) -> Task:
     )
 
 
-def _raise_domain(exc: ClientError) -> None:
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in _THROTTLING:
-        raise Retryable(f"DynamoDB is busy ({code}); retry the request") from exc
-    if code == "ConditionalCheckFailedException":
-        raise Conflict("The task changed while this request was being handled") from exc
+def _domain_error(exc: AwsError) -> TaskApiError:
+    return translate(exc, service="DynamoDB", conflict="The task changed while this request was being handled")
 
 
 @dataclass
@@ -212,12 +197,10 @@ class DynamoTaskRepository:
                         for task in pending
                     ]
                 )
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code != "TransactionCanceledException":
-                    _raise_domain(exc)
-                    raise
-                reasons = exc.response.get("CancellationReasons") or []
+            except AWS_ERRORS as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise _domain_error(exc) from exc
+                reasons = cancellation_reasons(exc)
                 if len(reasons) != len(pending):  # no per-item verdict: try them all again
                     time.sleep(0.05 * 2**round_number)
                     continue
@@ -255,9 +238,8 @@ class DynamoTaskRepository:
                 ConditionExpression="version = :v",
                 ExpressionAttributeValues={":v": {"N": str(expected_version)}},
             )
-        except ClientError as exc:
-            _raise_domain(exc)
-            raise
+        except AWS_ERRORS as exc:
+            raise _domain_error(exc) from exc
         return stored
 
     def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
@@ -288,10 +270,9 @@ class DynamoTaskRepository:
                 ]
             )
             return {task.task_id: task for task, _ in stored}
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                _raise_domain(exc)
-                raise
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise _domain_error(exc) from exc
         saved: dict[str, Task] = {}
         for task, version in stored:
             try:
@@ -334,11 +315,10 @@ class DynamoTaskRepository:
                     **({":claim": _s(claim)} if claim else {}),
                 },
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            _raise_domain(exc)
-            raise
+            raise _domain_error(exc) from exc
         return True
 
     # ------------------------------------------------------------------ reads
@@ -349,9 +329,8 @@ class DynamoTaskRepository:
                 Key={"account_id": _s(account_id), "task_id": _s(task_id)},
                 ConsistentRead=True,
             )
-        except ClientError as exc:
-            _raise_domain(exc)
-            raise
+        except AWS_ERRORS as exc:
+            raise _domain_error(exc) from exc
         item = answer.get("Item")
         return None if item is None else item_to_task(item)
 
@@ -369,9 +348,8 @@ class DynamoTaskRepository:
                     answer = self._client.batch_get_item(
                         RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
                     )
-                except ClientError as exc:
-                    _raise_domain(exc)
-                    raise
+                except AWS_ERRORS as exc:
+                    raise _domain_error(exc) from exc
                 for item in answer.get("Responses", {}).get(self._table, []):
                     task = item_to_task(item)
                     found[task.task_id] = task
@@ -512,9 +490,8 @@ class DynamoTaskRepository:
                 call["Limit"] = limit()
             try:
                 answer = self._client.query(**call)
-            except ClientError as exc:
-                _raise_domain(exc)
-                raise
+            except AWS_ERRORS as exc:
+                raise _domain_error(exc) from exc
             yield answer
             start_key = answer.get("LastEvaluatedKey")
             if start_key is None:

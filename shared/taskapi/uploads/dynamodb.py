@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from taskapi.errors import Conflict, Retryable
+from taskapi.aws_errors import AWS_ERRORS, DEFAULT_CONFLICT, AwsError, error_code, translate
+from taskapi.errors import TaskApiError
 from taskapi.uploads.model import Upload, UploadCounts, UploadStatus
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -27,6 +26,10 @@ _OPTIONAL = (
     "last_error",
 )
 _FINAL = (UploadStatus.COMPLETED.value, UploadStatus.FAILED.value)
+
+
+def _store_error(exc: AwsError, conflict: str = DEFAULT_CONFLICT) -> TaskApiError:
+    return translate(exc, service="DynamoDB", unavailable=_UNAVAILABLE, conflict=conflict)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -142,20 +145,16 @@ class DynamoUploadStore:
                 Item=upload_to_item(upload),
                 ConditionExpression="attribute_not_exists(upload_id)",
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                raise Conflict(f"Upload {upload.upload_id} already exists") from exc
-            raise Retryable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(exc, conflict=f"Upload {upload.upload_id} already exists") from exc
 
     def get(self, account_id: str, upload_id: str) -> Upload | None:
         try:
             answer = self._client.get_item(
                 TableName=self._table, Key=self._key(account_id, upload_id), ConsistentRead=True
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(_UNAVAILABLE) from exc
+        except AWS_ERRORS as exc:
+            raise _store_error(exc) from exc
         item = answer.get("Item")
         return None if item is None else item_to_upload(item)
 
@@ -173,12 +172,10 @@ class DynamoUploadStore:
             args["ExpressionAttributeValues"] = update.values
         try:
             answer = self._client.update_item(**args)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+        except AWS_ERRORS as exc:
+            if error_code(exc) == _CONDITION_FAILED:
                 return None
-            raise Retryable(_UNAVAILABLE) from exc
-        except BotoCoreError as exc:
-            raise Retryable(_UNAVAILABLE) from exc
+            raise _store_error(exc) from exc
         return item_to_upload(answer["Attributes"])
 
     def claim(self, account_id: str, upload_id: str, *, claim: str, now: str, lease_until: str) -> Upload | None:

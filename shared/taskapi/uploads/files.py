@@ -8,8 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from taskapi.aws_errors import AWS_ERRORS, error_code, translate
 from taskapi.errors import NotFound, Retryable
 
 REPORT_CONTENT_TYPE = "application/x-ndjson"
@@ -82,20 +81,18 @@ class S3UploadFiles:
     def open(self, key: str) -> UploadedFile:
         try:
             answer = self._client.get_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
+        except AWS_ERRORS as exc:
+            if error_code(exc) in _MISSING:
                 raise NotFound(f"Object {key} not found") from exc
-            raise Retryable(f"S3 did not answer for {key}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise Retryable(f"S3 did not answer for {key}: {exc}") from exc
+            raise translate(exc, service="S3", unavailable=f"S3 did not answer for {key}: {exc}") from exc
         return UploadedFile(body=_RetryableReads(answer["Body"]), size=int(answer.get("ContentLength", 0)))
 
     def put_report(self, key: str, report: IO[bytes]) -> None:
         try:
             # Managed transfer: multipart above 8 MB, reading the file part by part.
             self._client.upload_fileobj(report, self._bucket, key, ExtraArgs={"ContentType": REPORT_CONTENT_TYPE})
-        except (ClientError, BotoCoreError) as exc:
-            raise Retryable(f"S3 did not store the report {key}: {exc}") from exc
+        except AWS_ERRORS as exc:
+            raise translate(exc, service="S3", unavailable=f"S3 did not store the report {key}: {exc}") from exc
 
     def url(self, key: str) -> str:
         return str(
@@ -114,7 +111,9 @@ class _RetryableReads:
     def read(self, size: int, /) -> bytes:
         try:
             return bytes(self._body.read(size))
-        except (BotoCoreError, OSError) as exc:
+        except AWS_ERRORS as exc:
+            raise translate(exc, service="S3", unavailable=f"reading the uploaded file failed: {exc}") from exc
+        except OSError as exc:
             raise Retryable(f"reading the uploaded file failed: {exc}") from exc
 
     def close(self) -> None:

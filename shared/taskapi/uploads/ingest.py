@@ -13,7 +13,7 @@ What holds, whatever S3 and SQS deliver:
   so a second run finds the first run's tasks. A resumed run reports a task as "created" when an
   earlier run of this upload created it (it exists, was created by the uploader after the upload was
   first claimed and before this run began), so final counts are those of one uninterrupted run.
-- Bounded memory: the object is streamed (taskapi.ingest.rows reads 64 KiB at a time), one chunk
+- Bounded memory: the object is streamed (taskapi.ingest reads 64 KiB at a time), one chunk
   of rows is held at a time, and the report is spooled to a temporary file before it is stored.
 - Counts are written after every chunk (progress for GET /api/uploads/{id}). A file-level problem
   (not the declared format, not UTF-8, malformed JSON, bad CSV header) or the plan's ceiling of
@@ -27,7 +27,6 @@ Report (reports/<account_id>/<upload_id>.jsonl): one JSON line per row,
 
 from __future__ import annotations
 
-import codecs
 import json
 import tempfile
 import uuid
@@ -42,22 +41,17 @@ from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import plan_of
 from taskapi.auth.principal import Principal
 from taskapi.errors import NotFound, TooManyRequests
-from taskapi.ingest.rows import (
-    MAX_ROW_BYTES,
-    READ_SIZE,
-    FileInvalid,
-    Readable,
-    Row,
-    parse_rows,
-    read_json_settings,
-)
-from taskapi.models.domain import Task, TaskStatus, isoformat, utc_now
+from taskapi.ingest.checks import check_jsonl_start
+from taskapi.ingest.formats import parse_rows
+from taskapi.ingest.json_document import read_json_settings
+from taskapi.ingest.rows import FileInvalid, Readable, Row
+from taskapi.models.domain import Task, isoformat, utc_now
 from taskapi.models.requests import SharedVideoSettings, TaskCreate
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.queues import TaskQueue
 from taskapi.services.tasks import HELD_AGAINST_CEILING, Ceiling, create_tasks
 from taskapi.settings import Settings, max_unfinished_tasks
-from taskapi.store.base import InsertResult, TaskFilters, TaskRepository
+from taskapi.store.base import TaskRepository
 from taskapi.uploads.files import UploadFiles
 from taskapi.uploads.model import Upload, UploadCounts, UploadStatus, parse_object_key, report_key
 from taskapi.uploads.store import UploadStore
@@ -134,6 +128,7 @@ class Ingestor:
         self.spool_bytes = spool_bytes
 
     # ------------------------------------------------------------------ entry points
+    @tracer.capture_method(capture_response=False)
     def ingest(self, bucket: str, key: str, size: int | None = None) -> IngestResult:
         """Ingest the object an S3 ObjectCreated notification names (key URL-encoded, as S3 sends it)."""
         upload = self._upload_of(bucket, key)
@@ -165,6 +160,7 @@ class Ingestor:
             self._release(claimed, claim, exc)
             raise
 
+    @tracer.capture_method(capture_response=False)
     def fail_dead_lettered(self, bucket: str, key: str) -> IngestResult:
         """A notification that failed maxReceiveCount times: its upload ends FAILED, with the last
         run's error, unless it is final already."""
@@ -372,10 +368,9 @@ class _Run:
         stored: dict[str, Task] = {}
         if specs:
             room.reserve([spec.task_id for spec in specs if spec.task_id is not None])
-            recorder = _InsertRecorder(self.ingestor.repository)
-            tasks = create_tasks(recorder, self.ingestor.queue, self.principal, specs, shared=shared)
-            created_ids = recorder.created_ids
-            stored = {task.task_id: task for task in tasks}
+            creation = create_tasks(self.ingestor.repository, self.ingestor.queue, self.principal, specs, shared=shared)
+            created_ids = set(creation.created)
+            stored = {task.task_id: task for task in creation.tasks}
             room.consume(len(created_ids))
         outcomes = []
         for row in chunk:
@@ -466,122 +461,3 @@ class _Room:
     def consume(self, created: int) -> None:
         if self._left is not None:
             self._left -= created
-
-
-class _InsertRecorder:
-    """The task repository, remembering which ids insert_new created: create_tasks answers
-    created and existing tasks alike, and the report must tell them apart."""
-
-    def __init__(self, repository: TaskRepository) -> None:
-        self._repository = repository
-        self.created_ids: set[str] = set()
-
-    def insert_new(self, tasks: Sequence[Task]) -> InsertResult:
-        result = self._repository.insert_new(tasks)
-        self.created_ids.update(result.created)
-        return result
-
-    def get(self, account_id: str, task_id: str) -> Task | None:
-        return self._repository.get(account_id, task_id)
-
-    def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]:
-        return self._repository.get_many(account_id, task_ids)
-
-    def page(
-        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
-    ) -> list[Task]:
-        return self._repository.page(account_id, filters, before=before, want=want, skip=skip)
-
-    def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
-        return self._repository.count(account_id, filters, at_most=at_most)
-
-    def save(self, task: Task, *, expected_version: int) -> Task:
-        return self._repository.save(task, expected_version=expected_version)
-
-    def save_many(self, changes: Sequence[tuple[Task, int]]) -> dict[str, Task]:
-        return self._repository.save_many(changes)
-
-    def record_progress(
-        self,
-        account_id: str,
-        task_id: str,
-        *,
-        attempt: int,
-        progress: float,
-        message: str,
-        now: str,
-        claim: str | None = None,
-    ) -> bool:
-        return self._repository.record_progress(
-            account_id, task_id, attempt=attempt, progress=progress, message=message, now=now, claim=claim
-        )
-
-    def open_tasks(self, status: TaskStatus, *, before: str, limit: int) -> list[tuple[str, str]]:
-        return self._repository.open_tasks(status, before=before, limit=limit)
-
-
-# ------------------------------------------------------------------ JSON Lines: is it one?
-
-_BOM = codecs.BOM_UTF8
-
-
-class _Replay:
-    """The bytes read ahead, then the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: Readable) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int, /) -> bytes:
-        if self._head:
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._rest.read(size)
-
-
-def check_jsonl_start(body: Readable) -> Readable:
-    """The body, unchanged, once its first non-blank line is a JSON object; FileInvalid when it is
-    not (a CSV, a pretty-printed JSON document, a binary file declared as JSON Lines). Only that
-    line is judged: later bad lines are invalid rows, as taskapi.ingest.rows reports them. A first
-    line too long to read ahead must at least begin like a JSON object in UTF-8."""
-    head = b""
-    while True:
-        more = body.read(READ_SIZE)
-        head += more
-        text = head.removeprefix(_BOM)
-        lines = text.split(b"\n")
-        complete = lines if not more else lines[:-1]
-        for line in complete:
-            if line.strip():
-                _judge_first_line(line)
-                return _Replay(head, body)
-        if not more:
-            return _Replay(head, body)
-        if len(text) > MAX_ROW_BYTES:
-            _judge_long_first_line(text)
-            return _Replay(head, body)
-
-
-_NOT_JSONL = "its first line is not a JSON object"
-
-
-def _judge_first_line(line: bytes) -> None:
-    try:
-        value = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise FileInvalid(f"{_NOT_JSONL} (it is not UTF-8 text)") from None
-    except ValueError:
-        raise FileInvalid(f"{_NOT_JSONL} (it is not JSON)") from None
-    if not isinstance(value, dict):
-        raise FileInvalid(f"{_NOT_JSONL} (it is a JSON {type(value).__name__})")
-    if "tasks" in value and "task_type" not in value:
-        raise FileInvalid('its first line is a bulk body ({"tasks": [...]}): upload it with format "json"')
-
-
-def _judge_long_first_line(text: bytes) -> None:
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(text, final=False)
-    except UnicodeDecodeError:
-        raise FileInvalid(f"{_NOT_JSONL} (it is not UTF-8 text)") from None
-    if not text.lstrip().startswith(b"{"):
-        raise FileInvalid(f"{_NOT_JSONL} (it is not JSON)")

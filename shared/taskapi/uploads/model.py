@@ -25,7 +25,7 @@ from taskapi.models.limits import ACCOUNT_ID_PATTERN
 UPLOADS_PREFIX = "uploads/"
 REPORTS_PREFIX = "reports/"
 UploadFormatName = Literal["jsonl", "json", "csv"]
-"""JSON Lines, the bulk body as JSON, or CSV (taskapi.ingest.rows describes each)."""
+"""JSON Lines, the bulk body as JSON, or CSV (taskapi.ingest.formats describes each)."""
 
 _ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from taskapi.auth.principal import Principal
 from taskapi.errors import InvalidRequest, NotFound
 from taskapi.models.domain import isoformat, utc_now
-from taskapi.observability import logger, metrics
+from taskapi.observability import logger, metrics, tracer
 from taskapi.uploads.files import PresignedPost, UploadFiles
 from taskapi.uploads.model import Upload, UploadFormatName, UploadStatus, can_own_uploads, object_key
 from taskapi.uploads.store import UploadStore
@@ -24,6 +24,7 @@ class NewUpload:
     max_bytes: int
 
 
+@tracer.capture_method(capture_response=False)
 def create_upload(
     store: UploadStore,
     files: UploadFiles,
@@ -69,6 +70,7 @@ def create_upload(
     )
 
 
+@tracer.capture_method(capture_response=False)
 def get_upload(store: UploadStore, principal: Principal, upload_id: str) -> Upload:
     upload = store.get(principal.account_id, upload_id)
     if upload is None:

@@ -37,21 +37,11 @@ from tests.support.isolation import (
     load_handlers,
     snapshot,
 )
-from tests.support.jwks import JwksServer, generate_rsa_key, make_rsa_token, public_pem, rsa_jwk
+from tests.support.jwks import JwksServer, cognito_claims, make_rsa_token, public_pem, rsa_jwk
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_IsolationTest"
 AUDIENCE = "taskapi-isolation-client"
 KID = "isolation-kid-1"
-
-
-@pytest.fixture(scope="module")
-def key():
-    return generate_rsa_key()
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    return generate_rsa_key()
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +57,7 @@ def handlers() -> tuple[ModuleType, ModuleType]:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Cognito ID-token-like claims for A; an override of None drops the claim."""
-    now = int(time.time())
-    base: dict[str, Any] = {
-        "sub": "user-a",
-        "accounts": [ACCOUNT_A],
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "token_use": "id",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-    }
-    base.update(overrides)
-    return {name: value for name, value in base.items() if value is not None}
+    return cognito_claims(**{"sub": "user-a", "accounts": [ACCOUNT_A], **overrides}, issuer=ISSUER, audience=AUDIENCE)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from taskapi.auth.tokens import (
 )
 from taskapi.errors import Forbidden, Unauthenticated
 from taskapi.settings import Settings, get_settings
-from tests.support.jwks import JwksServer, generate_rsa_key, make_rsa_token, public_pem, rsa_jwk
+from tests.support.jwks import JwksServer, cognito_claims, generate_rsa_key, make_rsa_token, public_pem, rsa_jwk
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TaskApiTest"
 AUDIENCE = "taskapi-test-client"
@@ -47,16 +47,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def key():
-    return generate_rsa_key()
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    return generate_rsa_key()
 
 
 @pytest.fixture(scope="module")
@@ -107,19 +97,9 @@ def logs(caplog):
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Cognito ID-token-like claims plus the service's `accounts`; an override of None drops a claim."""
-    now = int(time.time())
-    base: dict[str, Any] = {
-        "sub": "user_9",
-        "accounts": ["acct_a", "acct_b"],
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "token_use": "id",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-    }
-    base.update(overrides)
-    return {name: value for name, value in base.items() if value is not None}
+    return cognito_claims(
+        **{"sub": "user_9", "accounts": ["acct_a", "acct_b"], **overrides}, issuer=ISSUER, audience=AUDIENCE
+    )
 
 
 def token_for(key, kid: str | None = KID, **overrides: Any) -> str:

@@ -2,54 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from taskapi.auth.tokens import issue_local_token
-from taskapi.client.cli import ENV_ACCOUNT, ENV_API_KEY, ENV_TOKEN, ENV_URL, Runtime, main
-from taskapi.models.domain import TaskStatus, isoformat, utc_now
+from taskapi.client.cli.runtime import ENV_ACCOUNT, ENV_API_KEY, ENV_TOKEN, ENV_URL
+from taskapi.models.domain import TaskStatus
 from taskapi.settings import Settings
 from tests import factories
-from tests.fakes import Fakes
 from tests.unit.client.conftest import BASE_URL
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-
-
-@pytest.fixture
-def cli(app_http: TestClient, api_key: str, sleeps: list[float]):
-    def run(*argv: object, env: dict[str, str] | None = None, **runtime: object) -> Ran:
-        stdout = io.StringIO()
-        environment = {ENV_URL: BASE_URL, ENV_API_KEY: api_key} if env is None else env
-        options: dict = {"http": app_http, "sleep": sleeps.append, **runtime}
-        code = main([str(a) for a in argv], Runtime(env=environment, stdout=stdout, **options))
-        return Ran(code, stdout.getvalue())
-
-    return run
-
-
-def finish(fakes: Fakes, task_id: str, status: TaskStatus) -> None:
-    task = fakes.repo.get("acct_a", task_id)
-    assert task is not None
-    fakes.repo.save(task.moved_to(status, isoformat(utc_now()), f"test: {status}"), expected_version=task.version)
-
-
-def summary(out: str) -> dict[str, str]:
-    found = {}
-    for line in out.splitlines():
-        if line.startswith("  "):
-            name, _, value = line.strip().partition("  ")
-            found[name] = value.strip()
-    return found
+from tests.unit.client.support import finish, summary
 
 
 @pytest.fixture

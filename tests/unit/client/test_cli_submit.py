@@ -3,54 +3,16 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import pytest
-from fastapi.testclient import TestClient
 
 from taskapi import cli as operator_cli
-from taskapi.client.cli import ENV_API_KEY, ENV_URL, Runtime, main
+from taskapi.client.cli.runtime import ENV_API_KEY
 from taskapi.models.domain import TaskType
 from tests import factories
-from tests.unit.client.conftest import BASE_URL
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-
-
-@pytest.fixture
-def cli(app_http: TestClient, api_key: str, sleeps: list[float]):
-    def run(*argv: object, env: dict[str, str] | None = None, **runtime: object) -> Ran:
-        stdout = io.StringIO()
-        options: dict = {"http": app_http, "sleep": sleeps.append, **runtime}
-        environment = {ENV_URL: BASE_URL, ENV_API_KEY: api_key} if env is None else env
-        code = main([str(a) for a in argv], Runtime(env=environment, stdout=stdout, **options))
-        return Ran(code, stdout.getvalue())
-
-    return run
-
-
-def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
-    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
-    return path
-
-
-def summary(out: str) -> dict[str, str]:
-    """The name/value lines of a plain summary."""
-    found = {}
-    for line in out.splitlines():
-        if line.startswith("  "):
-            name, _, value = line.strip().partition("  ")
-            found[name] = value.strip()
-    return found
+from tests.unit.client.support import summary, write_jsonl
 
 
 def paths(seen: list[httpx.Request]) -> list[str]:

@@ -11,19 +11,15 @@ and the local stack's ingest poller is the e2e tests' business."""
 
 from __future__ import annotations
 
-import io
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
-from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from taskapi.client import NotFound, TaskApiClient, Unauthorized
-from taskapi.client.cli import ENV_API_KEY, ENV_URL, Runtime, main
 from taskapi.client.uploads import UploadRejected, UploadTimeout
 from taskapi.settings import Settings
 from taskapi.uploads.ingest import Ingestor
@@ -31,6 +27,7 @@ from taskapi.uploads.model import UploadStatus
 from tests import factories
 from tests.fakes import Fakes
 from tests.unit.client.conftest import BASE_URL
+from tests.unit.client.support import Ran, summary, write_jsonl
 
 
 class Bucket:
@@ -86,14 +83,10 @@ def bucket_http(bucket: Bucket) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(bucket))
 
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-
-
 @pytest.fixture
-def cli(app_http: TestClient, api_key: str, bucket: Bucket, bucket_http: httpx.Client):
+def cli(cli: Callable[..., Ran], bucket: Bucket, bucket_http: httpx.Client):
+    """The conftest's `cli`, with uploads going to the bucket, whose notification (the ingest) comes
+    while the command sleeps between polls; `cli.polls` holds those sleeps."""
     polls: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -101,28 +94,10 @@ def cli(app_http: TestClient, api_key: str, bucket: Bucket, bucket_http: httpx.C
         bucket.ingest()
 
     def run(*argv: object, **runtime: object) -> Ran:
-        stdout = io.StringIO()
-        options: dict = {"http": app_http, "upload_http": bucket_http, "sleep": sleep, **runtime}
-        env = {ENV_URL: BASE_URL, ENV_API_KEY: api_key}
-        code = main([str(a) for a in argv], Runtime(env=env, stdout=stdout, **options))
-        return Ran(code, stdout.getvalue())
+        return cli(*argv, **{"upload_http": bucket_http, "sleep": sleep, **runtime})
 
     run.polls = polls  # type: ignore[attr-defined]
     return run
-
-
-def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
-    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
-    return path
-
-
-def summary(out: str) -> dict[str, str]:
-    found = {}
-    for line in out.splitlines():
-        if line.startswith("  "):
-            name, _, value = line.strip().partition("  ")
-            found[name] = value.strip()
-    return found
 
 
 # ------------------------------------------------------------------ the client methods

@@ -5,42 +5,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
-import pytest
-from fastapi.testclient import TestClient
 
-from taskapi.client.cli import ENV_API_KEY, ENV_URL, Runtime, main
-from taskapi.models.domain import TaskStatus, isoformat, utc_now
+from taskapi.client.cli import main
+from taskapi.client.cli.runtime import ENV_API_KEY, Runtime
+from taskapi.models.domain import TaskStatus
 from tests import factories
-from tests.fakes import Fakes
-from tests.unit.client.conftest import BASE_URL
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-
-
-@pytest.fixture
-def cli(app_http: TestClient, api_key: str):
-    def run(*argv: object, sleep: Callable[[float], None], **runtime: object) -> Ran:
-        stdout = io.StringIO()
-        env = {ENV_URL: BASE_URL, ENV_API_KEY: api_key}
-        options: dict = {"http": app_http, **runtime}
-        code = main([str(a) for a in argv], Runtime(env=env, sleep=sleep, stdout=stdout, **options))
-        return Ran(code, stdout.getvalue())
-
-    return run
-
-
-def finish(fakes: Fakes, task_id: str, status: TaskStatus, account: str = "acct_a") -> None:
-    task = fakes.repo.get(account, task_id)
-    assert task is not None
-    fakes.repo.save(task.moved_to(status, isoformat(utc_now()), f"test: {status}"), expected_version=task.version)
+from tests.unit.client.support import finish
 
 
 def table(out: str) -> dict[str, dict[str, int]]:

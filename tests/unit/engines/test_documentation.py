@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from taskapi.engines import Artifact, EngineError
+from taskapi.engines.analysis import analyse
 from taskapi.engines.documentation import DocumentationEngine
-from taskapi.engines.text import analyse
 from tests.unit.engines.conftest import LONG, PYTHAGORAS, REFERENCE, ProgressLog
 
 

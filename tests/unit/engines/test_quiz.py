@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from taskapi.engines import EngineError
+from taskapi.engines.analysis import analyse
 from taskapi.engines.quiz import BLANK, QuizEngine
-from taskapi.engines.text import analyse, lemma
+from taskapi.engines.text import lemma
 from taskapi.models.requests import DEFAULT_NUM_QUESTIONS
 from tests.unit.engines.conftest import LONG, PYTHAGORAS, REFERENCE, ProgressLog
 

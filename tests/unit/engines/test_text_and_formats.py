@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from taskapi.engines import Artifact, ArtifactFile, EngineError
+from taskapi.engines.analysis import analyse, topics_of
 from taskapi.engines.formats import json_bytes, md_escape, narration_ms, timed_cues, vtt_timestamp
-from taskapi.engines.text import analyse, lemma, split_clauses, split_sentences, topics_of
+from taskapi.engines.text import lemma, split_clauses, split_sentences
 from tests.unit.engines.conftest import PYTHAGORAS, REFERENCE
 
 

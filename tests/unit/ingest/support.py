@@ -8,7 +8,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from taskapi.ingest.rows import FileInvalid, Row, UploadFormat, parse_rows
+from taskapi.ingest.formats import UploadFormat, parse_rows
+from taskapi.ingest.rows import FileInvalid, Row
 from tests import factories
 
 UPLOAD = "bucket/uploads/tasks.jsonl#v1"

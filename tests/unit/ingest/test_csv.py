@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskapi.ingest.rows import MAX_ROW_BYTES, UploadFormat, derived_task_id
+from taskapi.ingest.formats import UploadFormat
+from taskapi.ingest.rows import MAX_ROW_BYTES, derived_task_id
 from taskapi.models.domain import Priority
 
 from .support import UPLOAD, fields, messages, parse, parse_until_invalid

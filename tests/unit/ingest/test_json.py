@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from taskapi.ingest.rows import MAX_ROW_BYTES, FileInvalid, UploadFormat, derived_task_id, read_json_settings
+from taskapi.ingest.formats import UploadFormat
+from taskapi.ingest.json_document import read_json_settings
+from taskapi.ingest.rows import MAX_ROW_BYTES, FileInvalid, derived_task_id
 from taskapi.models.requests import SharedVideoSettings
 
 from .support import UPLOAD, fields, messages, parse, parse_until_invalid, quiz, video

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from taskapi.ingest.rows import MAX_ROW_BYTES, UploadFormat, derived_task_id
+from taskapi.ingest.formats import UploadFormat
+from taskapi.ingest.rows import MAX_ROW_BYTES, derived_task_id
 from taskapi.models.domain import Priority, TaskType
 
 from .support import UPLOAD, fields, jsonl, messages, parse, quiz, video

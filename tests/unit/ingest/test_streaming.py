@@ -9,15 +9,14 @@ import uuid
 
 import pytest
 
+from taskapi.ingest.formats import UploadFormat, parse_rows
 from taskapi.ingest.rows import (
     MAX_ROW_BYTES,
     READ_SIZE,
     FileInvalid,
     Row,
-    UploadFormat,
     chunks,
     derived_task_id,
-    parse_rows,
 )
 
 from .support import UPLOAD, GeneratedStream, TrickleStream, jsonl, parse, quiz, repeated, video

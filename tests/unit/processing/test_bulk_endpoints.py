@@ -4,28 +4,15 @@ counts, and another account's ids reported as not found and left untouched."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from taskapi.http.app import create_app
 from taskapi.models.domain import TaskStatus, TaskType
 from taskapi.services.processing import Outcome
-from tests.fakes import Fakes
 from tests.unit.processing.support import ACCOUNT, BODY_OF, OTHER_ACCOUNT, create, deliver
 
 ENDPOINTS = {
     "cancel": ("/api/tasks/bulk-cancel", "Cannot cancel more than 100 tasks at once"),
     "regenerate": ("/api/tasks/bulk-regenerate", "Cannot regenerate more than 100 tasks at once"),
 }
-
-
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
-@pytest.fixture
-def api(fakes):
-    return TestClient(fakes.install(create_app()), raise_server_exceptions=False)
 
 
 @pytest.mark.parametrize("verb", list(ENDPOINTS))

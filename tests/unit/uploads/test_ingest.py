@@ -112,7 +112,7 @@ def test_ids_that_exist_already_are_reported_existing_and_left_as_they_are(fakes
         fakes.queue,
         factories.principal(ACCOUNT),
         BulkCreateRequest.model_validate(factories.bulk(factories.quiz("t1"))).tasks,
-    )
+    ).tasks
     upload = start(fakes)
     drop(fakes, upload, jsonl(factories.video("t1"), factories.video("t2")))
 
