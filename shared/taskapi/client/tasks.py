@@ -22,6 +22,7 @@ from taskapi.models.requests import (
     DocumentationTaskCreate,
     QuizTaskCreate,
     TaskCreate,
+    TaskUpdate,
     VideoTaskCreate,
 )
 from taskapi.models.responses import BulkCancelOut, BulkRegenerateOut, CountOut, TaskListOut, TaskOut
@@ -145,6 +146,13 @@ class TaskEndpoints(BaseClient):
     def get_task(self, task_id: str) -> TaskOut:
         """GET /api/tasks/{task_id}; NotFound when the account has no such task."""
         return self._call("GET", f"/api/tasks/{quote(task_id, safe='')}", TaskOut, idempotent=True)
+
+    def update_task(self, task_id: str, **changes: Any) -> TaskOut:
+        """PATCH /api/tasks/{task_id} with the fields to change (request_data, priority,
+        task_source_name, task_source_id, task_source_group_id; None clears a source field).
+        Retried: sending the same change again changes nothing more."""
+        body = TaskUpdate.model_validate(changes)
+        return self._call("PATCH", f"/api/tasks/{quote(task_id, safe='')}", TaskOut, idempotent=True, body=body)
 
     def list_tasks(
         self,

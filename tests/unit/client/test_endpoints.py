@@ -338,3 +338,22 @@ def test_client_made_here_is_closed_by_the_context_manager():
     with TaskApiClient(BASE_URL, api_key="k") as api:
         http = api._http
     assert http.is_closed
+
+
+def test_update_task_gives_a_stored_task_its_request_data_and_moves_its_group(api, fakes):
+    api.create_tasks_bulk([{"task_id": "bare", "task_type": "quiz"}])
+    assert api.get_task("bare").status == TaskStatus.PENDING
+
+    updated = api.update_task(
+        "bare",
+        request_data={"story_prompt": "Pythagoras and right triangles.", "difficulty": "easy"},
+        task_source_group_id="Math 101",
+    )
+
+    assert updated.status == TaskStatus.QUEUED
+    assert updated.task_source_group_id == "Math 101"
+    assert [t.task_id for t in api.iter_tasks(task_source_group_id="Math 101")] == ["bare"]
+    with pytest.raises(NotFound):
+        api.update_task("nobody", priority="urgent")
+    with pytest.raises(ValidationError):
+        api.update_task("bare")  # nothing to change: refused before sending
