@@ -66,6 +66,8 @@ LOCAL_OVERRIDES = {
     "TASKAPI_ROOT_PATH": "",
     # Nothing collects EMF output locally; it would only interleave with the logs.
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # No Polly offline: video tasks are narrated by eSpeak NG (TASKAPI_NARRATION_PROVIDER wins).
+    "TASKAPI_NARRATION_PROVIDER": "espeak",
 }
 SETTINGS_PREFIX = "TASKAPI_"
 """Every variable of `make dev`'s environment with this prefix wins over the template's value (and

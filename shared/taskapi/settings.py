@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     create beyond it answers 429 and writes nothing (usage plans throttle requests, not work)."""
     ceiling_retry_after_seconds: int = Field(default=60, ge=1, le=3600)
 
+    narration_provider: Literal["espeak", "polly"] = "espeak"
+    """Who narrates video tasks: eSpeak NG offline (the local stack, tests; x86_64 only) or Amazon
+    Polly (the template's default in AWS)."""
+    polly_engine: Literal["neural", "standard", "generative", "long-form"] = "neural"
+    media_fetch_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    """Deadline of one fetch of a logo or an intro/outro video (connect + read)."""
+    media_logo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    media_clip_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    """Largest intro or outro video a task may name."""
+
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "taskapi-local"
     jwt_audience: str = "taskapi"

@@ -11,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -23,8 +25,10 @@ from tests.e2e.support import (
     SESSION_JWT_AUDIENCE,
     SESSION_REQUEUE_AFTER_SECONDS,
     SESSION_SCHEDULE_SECONDS,
+    MediaServer,
     processing_paused,
 )
+from tests.support.media import CLIP_COLOUR, LOGO_COLOUR, OUTRO_COLOUR, clip, png
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30
@@ -270,3 +274,38 @@ def paused(run_cli: CliRunner) -> Iterator[None]:
     """Processing paused (`taskapi queue pause`) for the test, resumed after it."""
     with processing_paused(run_cli):
         yield
+
+
+@pytest.fixture(scope="session")
+def media_server() -> Iterator[MediaServer]:
+    """A magenta logo (logo.png) and one-second intro (green) and outro (blue) videos with sound."""
+    files = {
+        "logo.png": (png(LOGO_COLOUR), "image/png"),
+        "intro.mp4": (clip(1.0, CLIP_COLOUR), "video/mp4"),
+        "outro.mp4": (clip(1.0, OUTRO_COLOUR), "video/mp4"),
+    }
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.partition("?")[0]  # a query string names the same file
+            requests.append(path)
+            body, content_type = files.get(path.lstrip("/"), (b"not found", "text/plain"))
+            self.send_response(200 if path.lstrip("/") in files else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="e2e media server", daemon=True)
+    thread.start()
+    try:
+        yield MediaServer(f"http://127.0.0.1:{server.server_address[1]}", files, requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

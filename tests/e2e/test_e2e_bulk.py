@@ -5,6 +5,7 @@ before a worker claims the task, a test pauses processing first."""
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import PROMPT, CliRunner, messages, processing_paused, wait_for_status
+from tests.e2e.support import (
+    PROMPT,
+    CliRunner,
+    MediaServer,
+    messages,
+    processing_paused,
+    result_file,
+    wait_for_status,
+)
+from tests.support.media import probe_mp4
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +84,17 @@ SPEC_BULK_BODY: dict[str, Any] = {
     "outro_video_url": "https://example.com/outro.mp4",
 }
 SHARED_VIDEO_SETTINGS = ("logo_url", "intro_video_url", "outro_video_url")
+SERVED = {"logo_url": "logo.png", "intro_video_url": "intro.mp4", "outro_video_url": "outro.mp4"}
+
+
+@pytest.fixture(scope="module")
+def spec_body(media_server: MediaServer) -> dict[str, Any]:
+    """The spec's body with its example.com branding URLs pointing at the test's media server:
+    processing fetches them, and example.com cannot be fetched offline (nor does it serve them)."""
+    body = copy.deepcopy(SPEC_BULK_BODY)
+    body.update({setting: media_server.url(name) for setting, name in SERVED.items()})
+    return body
+
 
 # The bodies of the "API Authentication" examples: request_data without story_prompt/segments.
 AUTH_EXAMPLE_BODY: dict[str, Any] = {
@@ -105,12 +126,13 @@ def _count(client: httpx.Client, headers: dict[str, str], **params: str) -> int:
 
 
 def test_spec_bulk_example_creates_the_three_tasks_in_request_order(
-    client: httpx.Client, stack: Any, run_cli: CliRunner
+    client: httpx.Client, stack: Any, run_cli: CliRunner, spec_body: dict[str, Any], media_server: MediaServer
 ) -> None:
     headers = {"X-API-Key": stack.api_key}
+    fetched_before = {name: media_server.fetches(name) for name in SERVED.values()}
 
     with processing_paused(run_cli):
-        response = client.post("/api/tasks/bulk", headers=headers, json=SPEC_BULK_BODY)
+        response = client.post("/api/tasks/bulk", headers=headers, json=spec_body)
         # While processing is paused, each task reads back exactly as it was answered.
         assert response.status_code == 200, response.text
         stored = {t["task_id"]: client.get(f"/api/tasks/{t['task_id']}", headers=headers) for t in response.json()}
@@ -123,7 +145,7 @@ def test_spec_bulk_example_creates_the_three_tasks_in_request_order(
         assert str(uuid.UUID(generated)) == generated
         assert uuid.UUID(generated).version == 4
     assert tasks[1]["task_id"] != tasks[2]["task_id"]
-    for sent, task in zip(SPEC_BULK_BODY["tasks"], tasks, strict=True):
+    for sent, task in zip(spec_body["tasks"], tasks, strict=True):
         assert task["account_id"] == stack.account_id
         assert task["user_id"] == f"api_key_user_{stack.account_id}"
         assert task["status"] == "QUEUED"
@@ -134,7 +156,7 @@ def test_spec_bulk_example_creates_the_three_tasks_in_request_order(
         assert task["result_url"] is None
         for field in ("task_source_name", "task_source_id", "task_source_group_id"):
             assert task[field] == sent[field]
-        shared = {name: SPEC_BULK_BODY[name] for name in SHARED_VIDEO_SETTINGS}
+        shared = {name: spec_body[name] for name in SHARED_VIDEO_SETTINGS}
         if task["task_type"] == "video":
             assert task["request_data"] == {**sent["request_data"], **shared}
         else:
@@ -160,21 +182,33 @@ def test_spec_bulk_example_creates_the_three_tasks_in_request_order(
         assert finished["result_url"]
         assert messages(finished)[-1] == "Task completed"
     assert done[tasks[0]["task_id"]]["result_summary"]["segments"] == 3
+    # The first video is a 1920x1080 MP4 with the served intro and outro around its narration.
+    first = done[tasks[0]["task_id"]]
+    manifest = json.loads(result_file(stack.aws_endpoint, first["result_url"], "manifest.json"))
+    video = probe_mp4(httpx.get(first["result_url"], timeout=30).content)
+    assert (video.width, video.height) == (1920, 1080)
+    assert video.duration_seconds - manifest["narration_duration_ms"] / 1000 == pytest.approx(2.0, abs=0.2)
+    # Each video fetched the logo, the intro and the outro once.
+    fetched = {name: media_server.fetches(name) - fetched_before[name] for name in SERVED.values()}
+    assert fetched == dict.fromkeys(SERVED.values(), 2)
 
 
-def test_shared_video_settings_do_not_override_a_tasks_own(client: httpx.Client, as_account: Callable) -> None:
+def test_shared_video_settings_do_not_override_a_tasks_own(
+    client: httpx.Client, as_account: Callable, spec_body: dict[str, Any], media_server: MediaServer
+) -> None:
     headers = as_account("idem")
-    body = copy.deepcopy(SPEC_BULK_BODY)
+    body = copy.deepcopy(spec_body)
     body["tasks"] = [body["tasks"][0]]
     body["tasks"][0]["task_id"] = "own_logo_001"
-    body["tasks"][0]["request_data"]["logo_url"] = "https://example.com/own-logo.png"
+    own_logo = media_server.url("logo.png?own")
+    body["tasks"][0]["request_data"]["logo_url"] = own_logo
 
     response = client.post("/api/tasks/bulk", headers=headers, json=body)
 
     assert response.status_code == 200, response.text
     request_data = response.json()[0]["request_data"]
-    assert request_data["logo_url"] == "https://example.com/own-logo.png"
-    assert request_data["intro_video_url"] == SPEC_BULK_BODY["intro_video_url"]
+    assert request_data["logo_url"] == own_logo
+    assert request_data["intro_video_url"] == spec_body["intro_video_url"]
 
 
 @pytest.mark.parametrize("credentials", ["bearer", "api_key"])

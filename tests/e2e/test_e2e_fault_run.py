@@ -39,7 +39,7 @@ PRIMARY = {
     "quiz": "quiz.json",
     "documentation": "document.md",
     "animated_lesson": "timeline.json",
-    "video": "manifest.json",
+    "video": "video.mp4",
 }
 REFUSED_NOTE = "Not queued yet (SQS refused the message: InternalError"
 

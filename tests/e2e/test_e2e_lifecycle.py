@@ -4,7 +4,9 @@ processed again as attempt 2, with a result of its own)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -12,15 +14,18 @@ import pytest
 from tests.e2e.support import (
     PROCESS_SECONDS,
     CliRunner,
+    MediaServer,
     create,
     get_tasks,
     messages,
     processing_paused,
     queues_drained,
+    result_file,
     task_body,
     wait_for_status,
     wait_until,
 )
+from tests.support.media import logo_area, logo_pixels, picture_at, probe_mp4
 
 pytestmark = pytest.mark.e2e
 
@@ -119,8 +124,14 @@ def test_bulk_cancel_answers_per_task_and_a_cancelled_task_is_never_completed(
 
 
 def test_bulk_regenerate_processes_attempt_2_with_a_new_result(
-    client: httpx.Client, headers: dict[str, str], foreign_id: str, run_cli: CliRunner
+    client: httpx.Client,
+    headers: dict[str, str],
+    foreign_id: str,
+    run_cli: CliRunner,
+    stack: Any,
+    media_server: MediaServer,
 ) -> None:
+    logo = media_server.url("logo.png")  # fetched by the stack: https://example.com is not, offline
     # Given a COMPLETED video task with its result
     create(client, headers, task_body("regen_done", "video", "high"))
     first = wait_for_status(client, headers, ["regen_done"])["regen_done"]
@@ -136,7 +147,7 @@ def test_bulk_regenerate_processes_attempt_2_with_a_new_result(
             headers=headers,
             json={
                 "task_ids": ["regen_done", "regen_queued", "regen_no_data", foreign_id],
-                "logo_url": "https://example.com/new-logo.png",
+                "logo_url": logo,
             },
         )
         regenerating = client.get("/api/tasks/regen_done", headers=headers).json()
@@ -160,7 +171,7 @@ def test_bulk_regenerate_processes_attempt_2_with_a_new_result(
     # and the regenerated task was queued again as attempt 2, reset (reset_to_pending defaults to true)
     assert (regenerating["status"], regenerating["attempt"]) == ("QUEUED", 2)
     assert (regenerating["progress"], regenerating["result_url"]) == (0, None)
-    assert regenerating["request_data"]["logo_url"] == "https://example.com/new-logo.png"
+    assert regenerating["request_data"]["logo_url"] == logo
     # And processing completes attempt 2 with a result of its own
     done = wait_for_status(client, headers, ["regen_done", "regen_queued"])
     again = done["regen_done"]
@@ -173,9 +184,15 @@ def test_bulk_regenerate_processes_attempt_2_with_a_new_result(
     second_path = httpx.URL(again["result_url"]).path
     assert "/attempt-2/" in second_path
     assert second_path != first_path
-    manifest = httpx.get(again["result_url"], timeout=10)
-    assert manifest.status_code == 200
-    assert manifest.json()["logo_url"] == "https://example.com/new-logo.png"
+    assert second_path.endswith("/video.mp4")
+    manifest = json.loads(result_file(stack.aws_endpoint, again["result_url"], "manifest.json"))
+    assert manifest["logo_url"] == logo
+    # and the new video shows the logo in its corner, where the first attempt's had nothing of its colour.
+    video = httpx.get(again["result_url"], timeout=30)
+    assert video.status_code == 200
+    corner, _ = logo_pixels(picture_at(video.content, 1.0))
+    assert corner > 0.5 * logo_area(probe_mp4(video.content).height)
+    assert logo_pixels(picture_at(httpx.get(first["result_url"], timeout=30).content, 1.0))[0] == 0
     # The first attempt's result is still there, unchanged.
     assert httpx.get(first["result_url"], timeout=10).status_code == 200
     assert get_tasks(client, headers, ["regen_no_data"])["regen_no_data"]["status"] == "PENDING"

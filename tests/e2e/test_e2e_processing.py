@@ -24,6 +24,7 @@ from tests.e2e.support import (
     task_body,
     wait_for_status,
 )
+from tests.support.media import probe_mp4
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +38,11 @@ def _quiz(body: bytes) -> None:
 
 
 def _video(body: bytes) -> None:
-    manifest = json.loads(body)
-    assert manifest["task_type"] == "video"
-    assert manifest["segment_count"] == REQUEST_DATA["video"]["segments"] == len(manifest["segments"])
-    assert (manifest["width"], manifest["height"]) == (1280, 720)
-    assert manifest["include_subtitles"] is True
+    video = probe_mp4(body)
+    width, height = map(int, REQUEST_DATA["video"]["resolution"].split("*"))
+    assert (video.video_codec, video.audio_codec) == ("h264", "aac")
+    assert (video.width, video.height) == (width, height)
+    assert video.audio_rms > 0.01
 
 
 def _documentation(body: bytes) -> None:
@@ -59,7 +60,7 @@ def _animated_lesson(body: bytes) -> None:
 # task type -> (priority it is sent with, its primary file, what proves the artifact is real)
 ARTIFACTS: dict[str, tuple[str, str, Callable[[bytes], None]]] = {
     "quiz": ("urgent", "quiz.json", _quiz),
-    "video": ("high", "manifest.json", _video),
+    "video": ("high", "video.mp4", _video),
     "documentation": ("normal", "document.md", _documentation),
     "animated_lesson": ("low", "timeline.json", _animated_lesson),
 }

@@ -34,29 +34,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from tests.perf.procfs import reset_peak, status_kib
+
 TEST_EVENT = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "warm-up"})
-STATUS = Path("/proc/self/status")
-CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_kib(field: str) -> int | None:
-    """A field of /proc/self/status such as "VmHWM:   1234 kB", in KiB (None where there is no procfs)."""
-    try:
-        for line in STATUS.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    """VmHWM back to the current RSS (Linux 4.0+: write 5 to clear_refs)."""
-    try:
-        CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def _ru_maxrss_kib() -> int:
@@ -104,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     failed_attempts: list[str] = []
     _watch_failed_attempts(failed_attempts)
     ru_maxrss_before = _ru_maxrss_kib()
-    peak_reset = _reset_peak()
-    rss_before = _status_kib("VmRSS")
+    peak_reset = reset_peak()
+    rss_before = status_kib("VmRSS")
     if args.trace:
         tracemalloc.start()
     started = time.perf_counter()
@@ -118,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "answer": answer,
         "seconds": seconds,
         "rss_before_kib": rss_before,
-        "hwm_kib": _status_kib("VmHWM") if peak_reset else None,
+        "hwm_kib": status_kib("VmHWM") if peak_reset else None,
         "ru_maxrss_before_kib": ru_maxrss_before,
         "ru_maxrss_after_kib": _ru_maxrss_kib(),
         "traced_peak_bytes": traced_peak,

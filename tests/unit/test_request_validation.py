@@ -212,3 +212,18 @@ def test_a_question_type_named_twice_counts_once():
         request_data={"story_prompt": "t", "difficulty": "easy", "question_types": ["true_false"] * 2}
     )
     assert task_adapter.validate_python(body).request_data.question_types == ["true_false"]
+
+
+@pytest.mark.parametrize("resolution", ["1920*1080", "1280*720", "1080*1920", "16*16", "4096*4096", "320*180"])
+def test_a_resolution_of_even_sides_from_16_to_4096_is_accepted(resolution):
+    body = factories.video(request_data={"story_prompt": "x", "segments": 1, "resolution": resolution})
+    assert task_adapter.validate_python(body).request_data.resolution == resolution
+
+
+@pytest.mark.parametrize("resolution", ["1921*1080", "1920x1080", "14*14", "4098*720", "0016*16", "1920*"])
+def test_a_resolution_a_browser_video_cannot_have_is_refused_in_words(resolution):
+    errors = errors_of(
+        factories.bulk(factories.video(request_data={"story_prompt": "x", "segments": 1, "resolution": resolution}))
+    )
+    assert locs(errors) == [("tasks", 0, "video", "request_data", "resolution")]
+    assert "even number of pixels from 16 to 4096" in errors[0]["msg"]

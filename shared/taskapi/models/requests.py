@@ -111,6 +111,24 @@ TaskId = Annotated[
 ]
 
 
+_EVEN_SIDE = r"(?:1[68]|[2-9][02468]|[1-9][0-9][02468]|[1-3][0-9]{2}[02468]|40[0-8][02468]|409[0246])"
+"""An even number from 16 to 4096 (H.264 in yuv420p halves both sides for colour)."""
+_RESOLUTION = re.compile(rf"{_EVEN_SIDE}\*{_EVEN_SIDE}")
+
+
+def _resolution(value: str) -> str:
+    if not _RESOLUTION.fullmatch(value):
+        raise PydanticCustomError(
+            "resolution", 'must be "WIDTH*HEIGHT", each side an even number of pixels from 16 to 4096 ("1280*720")'
+        )
+    return value
+
+
+Resolution = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{_RESOLUTION.pattern}$"}), AfterValidator(_resolution)
+]
+
+
 def _segments(value: Any) -> int | str:
     if value == "maximum" or (type(value) is int and 1 <= value <= limits.MAX_SEGMENTS):
         return value  # type: ignore[no-any-return]
@@ -218,8 +236,10 @@ class VideoRequestData(_PromptRequired):
     voice_name: ShortText | None = None
     voice_rate: Annotated[StrictFloat, Field(ge=0.25, le=4.0)] | Annotated[StrictInt, Field(ge=1, le=4)] | None = None
     image_style: ShortText | None = Field(default=None, description='Visual style ("realistic", "cartoon", ...).')
-    resolution: Annotated[str, Field(pattern=r"^[0-9]{2,5}\*[0-9]{2,5}$")] | None = Field(
-        default=None, description='Video resolution as "WIDTH*HEIGHT" (default "1920*1080").'
+    resolution: Resolution | None = Field(
+        default=None,
+        description='Video resolution as "WIDTH*HEIGHT", each side an even number of pixels from 16 to 4096 '
+        '(default "1920*1080").',
     )
     include_subtitles: StrictBool | None = None
     theme: ShortText | None = None

@@ -29,8 +29,14 @@ from tests.unit.processing.support import (
     sqs_event,
 )
 
-FILES = {TaskType.VIDEO: 2, TaskType.QUIZ: 2, TaskType.ANIMATED_LESSON: 1, TaskType.DOCUMENTATION: 1}
-"""How many files each engine's artifact has (with the factories' request_data)."""
+JSON = "application/json"
+FILES = {
+    TaskType.VIDEO: {"video.mp4": "video/mp4", "manifest.json": JSON, "storyboard.json": JSON},
+    TaskType.QUIZ: {"quiz.json": JSON, "quiz.md": "text/markdown; charset=utf-8"},
+    TaskType.ANIMATED_LESSON: {"timeline.json": JSON},
+    TaskType.DOCUMENTATION: {"document.md": "text/markdown; charset=utf-8"},
+}
+"""Each engine's files (with the factories' request_data) and the Content-Type S3 serves them with."""
 
 
 def run_together(*actions) -> list:
@@ -95,9 +101,12 @@ def test_the_same_message_delivered_twice_at_once_completes_once_with_one_result
     assert completions(task) == 1
     assert sum(1 for m in event_messages(task) if m.startswith("Processing started")) == 1
     keys = keys_under(s3, bucket, f"results/{ACCOUNT}/t1/")
-    assert len(keys) == FILES[task_type]
-    assert all(key.startswith(f"results/{ACCOUNT}/t1/attempt-1/") for key in keys)
+    prefix = task.result_key.rsplit("/", 1)[0] + "/"
+    assert prefix.startswith(f"results/{ACCOUNT}/t1/attempt-1/")
+    assert keys == sorted(prefix + name for name in FILES[task_type])
     assert task.result_key in keys
+    served = {key.removeprefix(prefix): s3.get_object(Bucket=bucket, Key=key)["ContentType"] for key in keys}
+    assert served == FILES[task_type]
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")
@@ -115,7 +124,7 @@ def test_many_duplicate_deliveries_at_once_complete_each_task_exactly_once(
     for n in range(6):
         task = repo.get(ACCOUNT, f"q{n}")
         assert completions(task) == 1
-        assert len(keys_under(s3, bucket, f"results/{ACCOUNT}/q{n}/")) == FILES[TaskType.QUIZ]
+        assert len(keys_under(s3, bucket, f"results/{ACCOUNT}/q{n}/")) == len(FILES[TaskType.QUIZ])
 
 
 # ------------------------------------------------------------------ cancel racing completion

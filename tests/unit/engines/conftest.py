@@ -1,5 +1,5 @@
 """Prompts and a progress recorder shared by the engine tests; every test starts from the built-in
-registry."""
+registry (`tone_narrated_video` swaps in a video engine with a deterministic narrator)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from taskapi.engines import reset_engines
+from taskapi.engines import register, reset_engines
+from taskapi.engines.video import VideoEngine
+from tests.unit.engines.doubles import ToneNarrator
 
 PYTHAGORAS = (
     "Pythagoras was a Greek mathematician who lived around 570 BC. "
@@ -55,3 +57,13 @@ def _builtin_engines() -> Iterator[None]:
 @pytest.fixture
 def progress() -> ProgressLog:
     return ProgressLog()
+
+
+@pytest.fixture
+def tone_narrated_video() -> ToneNarrator:
+    """The registry's video engine narrates with tones: the same bytes every run (eSpeak's samples
+    vary slightly from run to run). Quick ones: a big job's cost is its sound, and most segments
+    then last the 3 s minimum."""
+    narrator = ToneNarrator(seconds_per_word=0.05)
+    register(VideoEngine(voice=narrator))
+    return narrator

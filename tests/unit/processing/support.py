@@ -48,7 +48,7 @@ BODY_OF: dict[TaskType, Callable[..., dict[str, Any]]] = {
 }
 
 PRIMARY_FILE = {
-    TaskType.VIDEO: "manifest.json",
+    TaskType.VIDEO: "video.mp4",
     TaskType.QUIZ: "quiz.json",
     TaskType.ANIMATED_LESSON: "timeline.json",
     TaskType.DOCUMENTATION: "document.md",

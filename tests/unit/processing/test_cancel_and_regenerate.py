@@ -8,10 +8,23 @@ import threading
 
 import pytest
 
+from taskapi.engines.video import VideoEngine
 from taskapi.models.domain import Task, TaskStatus, TaskType
 from taskapi.models.requests import BulkRegenerateRequest
 from taskapi.services.lifecycle import cancel_tasks, regenerate_tasks
 from taskapi.services.processing import Outcome
+from tests.support.media import (
+    CLIP_COLOUR,
+    LOGO_COLOUR,
+    ServedMedia,
+    clip,
+    colour_pixels,
+    logo_area,
+    logo_pixels,
+    picture_at,
+    png,
+    probe_mp4,
+)
 from tests.unit.processing.support import (
     ACCOUNT,
     BODY_OF,
@@ -29,6 +42,12 @@ from tests.unit.processing.support import (
 
 LOGO = "https://cdn.example.com/logo.png"
 INTRO = "https://cdn.example.com/intro.mp4"
+
+
+def result_file(fakes, task: Task, name: str | None = None) -> bytes:
+    """The task's primary result file, or the file called `name` beside it."""
+    key = task.result_key if name is None else task.result_key.rsplit("/", 1)[0] + "/" + name
+    return fakes.results.objects[key][1]
 
 
 def stored(fakes, task_id: str) -> Task:
@@ -244,9 +263,14 @@ def test_regenerate_fails_a_task_without_request_data(fakes):
     assert fakes.queue.sent == []
 
 
-def test_regenerate_writes_video_overrides_into_request_data_and_the_new_result_uses_them(fakes, processor):
+def test_regenerate_writes_video_overrides_into_request_data_and_the_new_result_uses_them(fakes, clock):
+    # example.com is not fetched in a unit test: the engine's fetcher serves a magenta logo and a
+    # one-second green intro made here.
+    served = ServedMedia({LOGO: (png(LOGO_COLOUR), "image/png"), INTRO: (clip(1.0, CLIP_COLOUR), "video/mp4")})
+    processor = fakes.processor(engine_for=registry_with(VideoEngine(fetcher=served)).get, clock=clock)
     completed(fakes, processor, BODY_OF[TaskType.VIDEO]("v1"), BODY_OF[TaskType.QUIZ]("q1"))
     quiz_data = stored(fakes, "q1").request_data
+    first = stored(fakes, "v1")
 
     answer = regenerate(fakes, "v1", "q1", logo_url=LOGO, intro_video_url=INTRO)
 
@@ -256,10 +280,27 @@ def test_regenerate_writes_video_overrides_into_request_data_and_the_new_result_
     assert video.request_data["intro_video_url"] == INTRO
     assert "outro_video_url" not in video.request_data
     assert stored(fakes, "q1").request_data == quiz_data
+    assert served.calls == []  # the first run named no branding
     assert deliver(fakes, processor) == [Outcome.COMPLETED, Outcome.COMPLETED]
-    manifest = fakes.results.objects[stored(fakes, "v1").result_key][1].decode()
-    assert LOGO in manifest
-    assert INTRO in manifest
+
+    # Then the new video is the first one with the intro before it and the logo in its corner
+    again = stored(fakes, "v1")
+    assert served.calls == [(LOGO, "logo"), (INTRO, "intro")]
+    before, after = result_file(fakes, first), result_file(fakes, again)
+    manifest = json.loads(result_file(fakes, again, "manifest.json"))
+    assert (manifest["logo_url"], manifest["intro_video_url"]) == (LOGO, INTRO)
+    assert "outro_video_url" not in manifest
+    probed = probe_mp4(after)
+    assert probed.duration_seconds == pytest.approx(manifest["total_duration_seconds"], rel=0.01)
+    intro_seconds = manifest["total_duration_seconds"] - manifest["narration_duration_ms"] / 1000
+    assert intro_seconds == pytest.approx(1.0, abs=0.1)
+    opening = picture_at(after, 0.5)
+    assert colour_pixels(opening, CLIP_COLOUR) > 0.9 * opening.width * opening.height  # the intro plays first
+    corner, elsewhere = logo_pixels(picture_at(after, intro_seconds + 1.0))
+    assert corner > 0.5 * logo_area(probed.height)
+    assert elsewhere < 0.1 * corner
+    assert logo_pixels(picture_at(before, 1.0))[0] == 0  # the first attempt's video has no logo
+    assert again.result_summary["duration_seconds"] == manifest["total_duration_seconds"]
 
 
 def test_regenerate_with_reset_to_pending_clears_result_progress_and_error(fakes, clock):

@@ -15,6 +15,7 @@ from taskapi.queueing.messages import TaskMessage
 from taskapi.services.lifecycle import regenerate_tasks
 from taskapi.services.processing import Outcome
 from taskapi.services.reconcile import reconcile
+from tests.support.media import probe_mp4
 from tests.unit.processing.support import (
     ACCOUNT,
     BODY_OF,
@@ -68,6 +69,18 @@ def test_a_queued_task_of_each_type_is_claimed_and_completed_with_a_real_result(
     assert body
     if content_type == "application/json":
         assert json.loads(body)
+    if task_type is TaskType.VIDEO:
+        # A video a browser plays: H.264 and AAC in an MP4, as long and as large as the manifest
+        # beside it says, at the default resolution, with narration one can hear.
+        assert content_type == "video/mp4"
+        video = probe_mp4(body)
+        manifest = json.loads(fakes.results.objects[prefix + "manifest.json"][1])
+        assert (video.video_codec, video.audio_codec) == ("h264", "aac")
+        assert (video.width, video.height) == (1920, 1080)
+        assert video.audio_rms > 0.01
+        assert video.duration_seconds == pytest.approx(manifest["total_duration_seconds"], rel=0.01)
+        assert manifest["size_bytes"] == len(body) == task.result_summary["size_bytes"]
+        assert {prefix + name for name in manifest["files"].values()} <= set(fakes.results.objects)
     assert event_messages(task) == [
         "Task pending",
         f"Task added to {task_type.value} processing queue",
