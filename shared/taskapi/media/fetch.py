@@ -83,10 +83,7 @@ class FetchError(TaskApiError):
         self.url = url
         self.reason = reason
         self.redirected_from = redirected_from
-
-    @property
-    def permanent(self) -> bool:
-        raise NotImplementedError
+        self.permanent = True
 
 
 class FetchRefused(FetchError):
@@ -94,10 +91,6 @@ class FetchRefused(FetchError):
     content type, size, redirects). Permanent."""
 
     verb = "Refused to fetch"
-
-    @property
-    def permanent(self) -> bool:
-        return True
 
 
 class FetchFailed(FetchError):
@@ -109,10 +102,7 @@ class FetchFailed(FetchError):
     def __init__(self, url: str, reason: str, retryable: bool = True, *, redirected_from: str | None = None) -> None:
         super().__init__(url, reason, redirected_from=redirected_from)
         self.retryable = retryable
-
-    @property
-    def permanent(self) -> bool:
-        return not self.retryable
+        self.permanent = not retryable
 
 
 @dataclass(frozen=True)
