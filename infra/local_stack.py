@@ -68,6 +68,11 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     # No Polly offline: video tasks are narrated by eSpeak NG (TASKAPI_NARRATION_PROVIDER wins).
     "TASKAPI_NARRATION_PROVIDER": "espeak",
+    # No Bedrock offline either: the builtin engines write every task type. The template's model
+    # ids depend on a condition (inference profile or not) that the local resolver cannot
+    # evaluate, so they are cleared; TASKAPI_*_PROVIDER/_MODEL_ID of `make dev` still win.
+    **{f"TASKAPI_{kind}_PROVIDER": "builtin" for kind in ("QUIZ", "DOCUMENTATION", "ANIMATED_LESSON", "VIDEO_SCRIPT")},
+    **{f"TASKAPI_{kind}_MODEL_ID": "" for kind in ("QUIZ", "DOCUMENTATION", "ANIMATED_LESSON", "VIDEO_SCRIPT")},
 }
 SETTINGS_PREFIX = "TASKAPI_"
 """Every variable of `make dev`'s environment with this prefix wins over the template's value (and

@@ -61,7 +61,14 @@ EXAMPLE_TASK = {
             "task_id": "hello_quiz_001",
             "task_type": "quiz",
             "priority": "normal",
-            "request_data": {"story_prompt": "Pythagoras and right triangles", "difficulty": "easy"},
+            "request_data": {
+                "story_prompt": (
+                    "In a right triangle, the square of the hypotenuse equals the sum of the squares of the "
+                    "other two sides. The hypotenuse is the longest side of a right triangle. Pythagoras of "
+                    "Samos gave the theorem its name. A triangle with sides 3, 4 and 5 is a right triangle."
+                ),
+                "difficulty": "easy",
+            },
             "task_source_name": "README",
             "task_source_group_id": "getting_started",
         }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The documented local-only HS256 secret. It is refused when TASKAPI_ENVIRONMENT=aws.
@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     create beyond it answers 429 and writes nothing (usage plans throttle requests, not work)."""
     ceiling_retry_after_seconds: int = Field(default=60, ge=1, le=3600)
 
+    quiz_provider: Literal["builtin", "bedrock"] = "builtin"
+    documentation_provider: Literal["builtin", "bedrock"] = "builtin"
+    animated_lesson_provider: Literal["builtin", "bedrock"] = "builtin"
+    video_script_provider: Literal["builtin", "bedrock"] = "builtin"
+    """Who writes each task type's content: the builtin engines (offline, deterministic; the
+    default everywhere) or a model of Amazon Bedrock (template parameters QuizProvider, ...)."""
+    quiz_model_id: str = ""
+    documentation_model_id: str = ""
+    animated_lesson_model_id: str = ""
+    video_script_model_id: str = ""
+    """The id Bedrock's Converse is called with for each task type: a foundation model id or an
+    inference profile id (template.yaml sets "<geography>.<model id>"). Required where the provider
+    is bedrock."""
+    allow_provider_override: bool = False
+    """Whether a task's request_data.provider may pick another provider than the deployment's."""
+    generation_time_budget_seconds: float = Field(default=300, gt=0, le=840)
+    """How long one model generation may take, retries of throttled calls included (the processor
+    times out at 900 s)."""
+
     narration_provider: Literal["espeak", "polly"] = "espeak"
     """Who narrates video tasks: eSpeak NG offline (the local stack, tests; x86_64 only) or Amazon
     Polly (the template's default in AWS)."""
@@ -77,6 +96,19 @@ class Settings(BaseSettings):
     jwt_audience: str = "taskapi"
     jwt_jwks_url: str = ""
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _bedrock_needs_a_model(self) -> Self:
+        """A task type whose provider is bedrock cannot run without the model it calls."""
+        model_ids = generation_model_ids(self)
+        for task_type, provider in generation_providers(self).items():
+            if provider == "bedrock" and not model_ids[task_type]:
+                prefix = "TASKAPI_" + ("VIDEO_SCRIPT" if task_type == "video" else task_type.upper())
+                raise ValueError(
+                    f"{prefix}_PROVIDER=bedrock needs {prefix}_MODEL_ID: the Bedrock model or inference "
+                    f"profile id that {task_type} tasks are generated with"
+                )
+        return self
 
     @property
     def bearer_algorithm(self) -> Literal["RS256", "HS256"] | None:
@@ -126,3 +158,39 @@ def dead_letter_queue_urls(settings: Settings) -> dict[str, str]:
         "normal": settings.dlq_url_normal,
         "low": settings.dlq_url_low,
     }
+
+
+def generation_providers(settings: Settings) -> dict[str, str]:
+    """The deployment's generation provider ("builtin" or "bedrock") by task type."""
+    return {
+        "quiz": settings.quiz_provider,
+        "documentation": settings.documentation_provider,
+        "animated_lesson": settings.animated_lesson_provider,
+        "video": settings.video_script_provider,
+    }
+
+
+def generation_model_ids(settings: Settings) -> dict[str, str]:
+    """The model or inference profile id Converse is called with, by task type ("" when unset)."""
+    return {
+        "quiz": settings.quiz_model_id,
+        "documentation": settings.documentation_model_id,
+        "animated_lesson": settings.animated_lesson_model_id,
+        "video": settings.video_script_model_id,
+    }
+
+
+def generation_provider(settings: Settings, task_type: str) -> str:
+    """The deployment's generation provider of one task type ("video" is the video script's)."""
+    return _of_task_type(generation_providers(settings), task_type)
+
+
+def generation_model_id(settings: Settings, task_type: str) -> str:
+    """The model id one task type's generation calls ("video" is the video script's)."""
+    return _of_task_type(generation_model_ids(settings), task_type)
+
+
+def _of_task_type(values: dict[str, str], task_type: str) -> str:
+    if task_type not in values:
+        raise ValueError(f"Unknown task type {task_type!r}: choose one of {', '.join(values)}")
+    return values[task_type]

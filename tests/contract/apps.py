@@ -46,7 +46,16 @@ def build_app() -> AppUnderTest:
     key, record = generate_key(ACCOUNT)
     fakes.keys.put(record)
     under_test = AppUnderTest(app=app, api_key=key, repository=fakes.repo)
-    settings = Settings()
+    # A deployment that lets tasks choose their provider: every request the schema allows is one
+    # some deployment accepts (on the default one, request_data.provider "bedrock" is a 422).
+    model = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    settings = Settings(
+        allow_provider_override=True,
+        quiz_model_id=model,
+        documentation_model_id=model,
+        animated_lesson_model_id=model,
+        video_script_model_id=model,
+    )
     app.dependency_overrides[get_settings] = lambda: settings
     # Looked up per request, so that a fixture can point the app at another repository.
     app.dependency_overrides[get_repository] = lambda: under_test.repository

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from infra.template import load_template, resources
+from infra.template import LocalNames, load_template, resolve, resources
 from taskapi.http.app import create_app
 
 TEMPLATE = load_template()
@@ -180,3 +181,173 @@ def test_api_gateway_may_invoke_the_api_and_the_authorizer():
     permissions = resources(TEMPLATE, "AWS::Lambda::Permission")
     targets = {p["Properties"]["FunctionName"]["Ref"] for p in permissions.values()}
     assert {"ApiFunction", "AuthorizerFunction"} <= targets
+
+
+# ---------------------------------------------------------------- generation providers (Bedrock)
+GENERATION = {  # parameter prefix -> settings/env prefix
+    "Quiz": "QUIZ",
+    "Documentation": "DOCUMENTATION",
+    "AnimatedLesson": "ANIMATED_LESSON",
+    "VideoScript": "VIDEO_SCRIPT",
+}
+DEFAULT_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
+GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+BEDROCK_POLICY = RESOURCES["ProcessorBedrockPolicy"]
+
+
+def condition_holds(name: str, params: dict[str, str]) -> bool:
+    """Evaluate one of the template's Conditions for the given parameter values (defaults else)."""
+    values = {key: str(param.get("Default", "")) for key, param in PARAMS.items()} | params
+
+    def value(node):
+        return values[node["Ref"]] if isinstance(node, dict) else str(node)
+
+    def holds(node) -> bool:
+        ((function, arg),) = node.items()
+        if function in ("Condition", "Fn::Condition"):  # infra.template reads `!Condition X` as Fn::Condition
+            return holds(TEMPLATE["Conditions"][arg])
+        if function == "Fn::Equals":
+            return value(arg[0]) == value(arg[1])
+        if function == "Fn::Not":
+            return not holds(arg[0])
+        if function == "Fn::Or":
+            return any(holds(a) for a in arg)
+        if function == "Fn::And":
+            return all(holds(a) for a in arg)
+        raise AssertionError(f"unexpected condition function {function}")
+
+    return holds(TEMPLATE["Conditions"][name])
+
+
+def render(node, params: dict[str, str]):
+    """A template value as CloudFormation would deploy it with these parameters: Fn::If decided,
+    AWS::NoValue dropped, then Ref and Fn::Sub resolved (us-east-1, account 123456789012)."""
+
+    no_value = {"Ref": "AWS::NoValue"}
+
+    def decide(value):
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return decide(when_true if condition_holds(condition, params) else when_false)
+        if isinstance(value, dict):
+            return {k: v for k, v in ((k, decide(v)) for k, v in value.items()) if v != no_value}
+        if isinstance(value, list):
+            return [v for v in map(decide, value) if v != no_value]
+        return value
+
+    return resolve(decide(node), TEMPLATE, LocalNames(), parameters=params)
+
+
+def bedrock_statements(params: dict[str, str]) -> list[dict]:
+    """The processor's Bedrock statements as deployed with these parameters ([] without the policy)."""
+    if not condition_holds(BEDROCK_POLICY["Condition"], params):
+        return []
+    return render(BEDROCK_POLICY["Properties"]["PolicyDocument"], params)["Statement"]
+
+
+@pytest.mark.parametrize("kind", GENERATION)
+def test_every_generation_parameter_has_its_documented_default_and_reaches_the_functions(kind):
+    env = GENERATION[kind]
+    provider, model = PARAMS[f"{kind}Provider"], PARAMS[f"{kind}ModelId"]
+    assert (provider["Default"], provider["AllowedValues"]) == ("builtin", ["builtin", "bedrock"])
+    assert model["Default"] == DEFAULT_MODEL
+    pattern = re.compile(model["AllowedPattern"])
+    assert pattern.match(DEFAULT_MODEL)
+    assert pattern.match("amazon.nova-pro-v1:0")
+    for wrong in ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "*", "anthropic.*", "anthropic", "a.b/c"):
+        assert not pattern.match(wrong), wrong
+    assert provider["Description"]
+    assert model["Description"]
+
+    # Globals: the processor generates with them, the API and ingest check request_data.provider.
+    assert GLOBAL_ENV[f"TASKAPI_{env}_PROVIDER"] == {"Ref": f"{kind}Provider"}
+    variable = f"TASKAPI_{env}_MODEL_ID"
+    assert render(GLOBAL_ENV[variable], {}) == f"us.{DEFAULT_MODEL}"
+    assert render(GLOBAL_ENV[variable], {"BedrockInferenceProfile": "eu"}) == f"eu.{DEFAULT_MODEL}"
+    assert render(GLOBAL_ENV[variable], {"BedrockInferenceProfile": "none"}) == DEFAULT_MODEL
+    assert render(GLOBAL_ENV[variable], {f"{kind}ModelId": "amazon.nova-pro-v1:0"}) == "us.amazon.nova-pro-v1:0"
+    for function_id in ("ProcessorFunction", "ApiFunction", "IngestFunction"):
+        own = FUNCTIONS[function_id]["Properties"].get("Environment", {}).get("Variables", {})
+        assert not {f"TASKAPI_{env}_PROVIDER", variable} & set(own), function_id  # nothing shadows Globals
+
+
+def test_the_inference_profile_and_override_parameters_default_to_us_and_off():
+    profile = PARAMS["BedrockInferenceProfile"]
+    assert profile["Default"] == "us"
+    assert profile["AllowedValues"] == ["none", "us", "eu", "apac", "jp", "au", "ca", "global"]
+    override = PARAMS["AllowProviderOverride"]
+    assert (override["Default"], override["AllowedValues"]) == ("false", ["false", "true"])
+    assert GLOBAL_ENV["TASKAPI_ALLOW_PROVIDER_OVERRIDE"] == {"Ref": "AllowProviderOverride"}
+    assert profile["Description"]
+    assert override["Description"]
+
+
+def test_a_deployment_of_builtin_providers_without_overrides_has_no_bedrock_permission():
+    assert BEDROCK_POLICY["Condition"] == "AnyTypeCanUseBedrock"
+    for profile in ("us", "none"):  # not even an empty policy: the resource is not created
+        assert not condition_holds("AnyTypeCanUseBedrock", {"BedrockInferenceProfile": profile})
+    assert condition_holds("AnyTypeCanUseBedrock", {"AllowProviderOverride": "true"})
+    assert condition_holds("AnyTypeCanUseBedrock", {"VideoScriptProvider": "bedrock"})
+    assert "bedrock" not in json.dumps(FUNCTIONS).lower().replace("bedrockinferenceprofile", "")
+    for logical_id, resource in RESOURCES.items():
+        if logical_id != "ProcessorBedrockPolicy":
+            assert "bedrock:" not in json.dumps(resource), logical_id
+
+
+def test_the_bedrock_policy_is_the_processors_alone():
+    assert BEDROCK_POLICY["Type"] == "AWS::IAM::Policy"
+    # ProcessorFunctionRole: the role SAM makes for ProcessorFunction (cfn-lint and sam validate resolve it).
+    assert BEDROCK_POLICY["Properties"]["Roles"] == [{"Ref": "ProcessorFunctionRole"}]
+
+
+def test_a_bedrock_type_may_invoke_its_model_through_the_profile_and_nothing_else():
+    (statement,) = bedrock_statements({"QuizProvider": "bedrock"})
+    assert statement == {
+        "Sid": "InvokeQuizModel",
+        "Effect": "Allow",
+        "Action": "bedrock:InvokeModel",
+        "Resource": [
+            f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{DEFAULT_MODEL}",
+            f"arn:aws:bedrock:*::foundation-model/{DEFAULT_MODEL}",
+        ],
+    }
+    direct = {
+        "VideoScriptProvider": "bedrock",
+        "BedrockInferenceProfile": "none",
+        "VideoScriptModelId": "amazon.nova-pro-v1:0",
+    }
+    (statement,) = bedrock_statements(direct)
+    assert statement["Sid"] == "InvokeVideoScriptModel"
+    assert statement["Resource"] == ["arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"QuizProvider": "bedrock"},
+        {"DocumentationProvider": "bedrock", "AnimatedLessonProvider": "bedrock", "BedrockInferenceProfile": "eu"},
+        {"AllowProviderOverride": "true"},
+        {"AllowProviderOverride": "true", "BedrockInferenceProfile": "none"},
+        {kind + "Provider": "bedrock" for kind in GENERATION} | {"BedrockInferenceProfile": "global"},
+    ],
+    ids=lambda params: ",".join(f"{k}={v}" for k, v in params.items()),
+)
+def test_bedrock_statements_cover_exactly_the_types_that_can_use_it_and_name_their_models(params):
+    models = {kind: f"{kind.lower()}.model-v1:0" for kind in GENERATION}  # distinct model per type
+    params = params | {f"{kind}ModelId": model for kind, model in models.items()}
+    overrides = params.get("AllowProviderOverride") == "true"
+    expected = {kind for kind in GENERATION if overrides or params.get(f"{kind}Provider") == "bedrock"}
+
+    statements = bedrock_statements(params)
+
+    assert {s["Sid"].removeprefix("Invoke").removesuffix("Model") for s in statements} == expected
+    for statement in statements:
+        kind = statement["Sid"].removeprefix("Invoke").removesuffix("Model")
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "bedrock:InvokeModel"  # authorises Converse; nothing wider
+        assert "Condition" not in statement
+        assert "NotResource" not in statement
+        for arn in statement["Resource"]:
+            assert not arn.endswith("*"), arn
+            assert arn.endswith(f"/{models[kind]}") or arn.endswith(f".{models[kind]}"), arn
+            assert arn.split(":")[2] == "bedrock"

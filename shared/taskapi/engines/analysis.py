@@ -1,6 +1,7 @@
 """Plain-Python reading of a prompt, shared by the built-in engines: paragraphs, sentences, words,
-key terms (single words and repeated two-word phrases) and, for an instruction such as "Create a
-video about X", the subject X.
+key terms (single words and repeated two-word phrases), which sentences are complete (they have a
+verb: a title or a list of nouns does not) and, for an instruction such as "Create a video about X",
+the subject X.
 
 Deterministic by construction: nothing here iterates over a set of strings (their order changes with
 PYTHONHASHSEED); dicts keep insertion order and every ranking has a positional tie-break.
@@ -13,17 +14,82 @@ import re
 from dataclasses import dataclass
 from itertools import pairwise
 
-from taskapi.engines.language import is_english, stopwords_for
+from taskapi.engines.language import is_english, language_key, stopwords_for, wordset
 from taskapi.engines.terms import Term, collect_terms, is_candidate
 from taskapi.engines.text import (
     Sentence,
+    Token,
     capitalize_first,
+    looks_plural,
     split_blocks,
     split_sentences,
     title_case,
     tokenize,
     words,
 )
+
+_FINITE = {
+    "english": wordset(
+        """is are was were am has have had do does did can could will would shall should may might must
+        cannot can't won't isn't aren't wasn't weren't doesn't don't didn't hasn't haven't hadn't
+        couldn't wouldn't shouldn't becomes became includes gets got"""
+    ),
+    "french": wordset(
+        """est sont était étaient fut furent sera seront a ont avait avaient peut peuvent doit doivent
+        fait font devient deviennent permet permettent contient contiennent"""
+    ),
+    "spanish": wordset(
+        """es son era eran fue fueron será serán está están estaba estaban tiene tienen tenía hay ha han
+        había puede pueden debe deben"""
+    ),
+    "german": wordset("ist sind war waren wird werden wurde wurden hat haben hatte hatten kann können muss gibt"),
+    "portuguese": wordset(
+        """é são era eram foi foram será serão está estão estava tem têm tinha há pode podem deve devem"""
+    ),
+    "italian": wordset("è sono era erano fu furono sarà ha hanno aveva può possono deve devono"),
+}
+"""Finite verbs (be, have, modals) that make a run of words a sentence, by language."""
+_PRONOUNS = {
+    "english": wordset("i you he she it we they who which"),
+    "french": wordset("je tu il elle on nous vous ils elles qui"),
+    "spanish": wordset("yo tú él ella nosotros ellos ellas que quien"),
+    "german": wordset("ich du er sie es wir ihr man"),
+    "portuguese": wordset("eu tu ele ela nós eles elas que quem"),
+    "italian": wordset("io tu lui lei noi voi loro che chi"),
+}
+"""A word straight after a subject pronoun is a verb ("it lies", "who lived", "elles absorbent")."""
+_DETERMINERS = {
+    "english": wordset("the a an this that these those its their his her our your each every some any no"),
+    "french": wordset("le la les un une des du ce cet cette ces son sa ses leur leurs"),
+    "spanish": wordset("el la los las un una unos unas este esta estos estas su sus"),
+    "german": wordset("der die das den dem des ein eine einen einem einer"),
+    "portuguese": wordset("o a os as um uma uns umas este esta estes estas seu sua seus suas"),
+    "italian": wordset("il lo la i gli le un uno una questo questa questi queste"),
+}
+"""Articles and other determiners: a word between a noun and one is a verb ("the hypotenuse equals
+the sum"); the quiz matches nouns to the determiners they were seen with."""
+_LINKS = {
+    "english": wordset(
+        """from into to in on at with by through around across over under between during after before up
+        down out back away off about as onto toward towards along against within without"""
+    ),
+    "french": wordset("à au aux dans sur par en avec vers entre pour sous chez"),
+}
+"""Prepositions after which a word in -s/-ed (-ent in French) that follows a noun is a verb
+("rain falls from the clouds"), in a sentence that ends with a full stop."""
+_STOP_VERBS = wordset("uses makes gets includes needs contains")
+"""Verbs that are also stopwords (never key terms), still verbs between a noun and a determiner."""
+_IRREGULAR_PAST = wordset(
+    """began became bore brought built bought caught chose came drew drove ate fell felt fought found flew
+    forgot froze gave grew held hid kept knew laid led left lost meant met paid ran rose saw sent set
+    shook shot showed slept spent spoke spread stood stole struck swam taught thought threw told took
+    understood woke wore won wrote"""
+)
+"""Irregular past forms, verbs when they follow a noun ("the empire fell", "engineers built")."""
+_VERB_ENDINGS = {"english": ("s", "ed"), "french": ("ent",)}
+_NOT_VERB_ENDINGS = {"english": ("ss", "us", "is", "'s", "’s"), "french": ("ment",)}
+
+_LONG_SENTENCE = 7
 
 _INSTRUCTION = re.compile(
     r"^(?:please\s+)?(?:"
@@ -52,6 +118,8 @@ class Analysis:
     """What an instruction prompt asks about ("basic mathematics concepts including …"), if any."""
     topics: list[str]
     title: str
+    language: str = "english"
+    """language_key() of the task's language."""
 
     @property
     def subject_phrase(self) -> str:
@@ -60,7 +128,9 @@ class Analysis:
             return self.subject
         if not self.english:
             return self.title
-        top = sorted(self.top_terms(2, kinds=("name", "phrase", "word")), key=lambda t: (t.first_sentence, t.key))
+        top = sorted(
+            self.top_terms(2, kinds=("name", "phrase", "word"), naming=True), key=lambda t: (t.first_sentence, t.key)
+        )
         return " and ".join(t.display for t in top) or self.title
 
     @property
@@ -69,14 +139,66 @@ class Analysis:
         return [s for s in self.sentences if not s.instruction and not s.heading]
 
     @property
+    def complete_sentences(self) -> list[Sentence]:
+        """Content sentences that are sentences (they have a verb), not titles, headings, list items
+        of a few nouns or other fragments ("Pythagoras and right triangles")."""
+        return [s for s in self.content_sentences if is_complete(s, self.language)]
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the prompt says something rather than naming topics: a complete sentence, or a
+        long one ending with a full stop whose verb the guesses miss ("Mitochondria break down
+        glucose during cellular respiration."). A title ("Lesson 1: Pythagoras and right
+        triangles.") is neither."""
+        return bool(self.complete_sentences) or any(
+            s.word_count >= _LONG_SENTENCE and s.text.rstrip(" \"'”’)]")[-1:] in (".", "!", "?") and ": " not in s.text
+            for s in self.content_sentences
+        )
+
+    def outline(self) -> tuple[str, list[str]]:
+        """For a prompt without complete sentences: a title and the topics it names (an
+        instruction's topics, headings, list items, the parts of "X and Y" or "X: a, b and c"),
+        nothing invented. ("", []) when the prompt names nothing."""
+        lines = [
+            s.text.strip().rstrip(" .!?…:;,")
+            for s in self.sentences
+            if not s.instruction and any(is_candidate(t) for t in s.tokens)
+        ]
+        if self.subject:
+            title, items = self.title, [*self.topics, *lines]
+        elif not lines:
+            return "", []
+        elif len(lines) > 1:
+            title, items = lines[0], lines[1:]
+        elif ": " in lines[0]:
+            title, rest = lines[0].split(": ", 1)
+            items = topics_of(rest)
+        else:
+            title = lines[0]
+            items = topics_of(title) if self.english else []
+        title = capitalize_first(title.strip())
+        kept: list[str] = []
+        for item in items:
+            item = capitalize_first(item.strip())
+            if item and item.lower() not in [title.lower(), *(k.lower() for k in kept)]:
+                kept.append(item)
+        if not any(is_candidate(t) for t in tokenize(title)):
+            return "", []
+        return title, kept
+
+    @property
     def word_count(self) -> int:
         return sum(s.word_count for s in self.sentences)
 
-    def top_terms(self, limit: int, kinds: tuple[str, ...] = ("name", "phrase", "word", "number")) -> list[Term]:
+    def top_terms(
+        self, limit: int, kinds: tuple[str, ...] = ("name", "phrase", "word", "number"), *, naming: bool = False
+    ) -> list[Term]:
+        """The most salient terms of these kinds, a word inside a chosen phrase left out; `naming`
+        keeps only terms that can name a subject (no verbs: a title is never "Discovered and …")."""
         chosen: list[Term] = []
         covered: list[str] = []
         for term in self.ranked:
-            if term.kind not in kinds:
+            if term.kind not in kinds or (naming and term.group == "verb"):
                 continue
             # A single word already inside a chosen phrase adds nothing ("triangle" after "right triangle").
             parts = term.key.split()
@@ -106,6 +228,97 @@ class Analysis:
         content = self.content_sentences
         ranked = sorted(content, key=lambda s: (-self.sentence_score(s), s.index))[:limit]
         return sorted(ranked, key=lambda s: s.index)
+
+
+def outline_notes(topics: list[str], what: str, part: str, wanted: str, hint: str) -> list[str]:
+    """The plain statement an outline carries (an engine's document or timeline, and its summary):
+    what the prompt gave, what was built from it, how to get more."""
+    if topics:
+        named = "a topic" if len(topics) == 1 else f"{len(topics)} topics"
+        gave = f"names {named} but gives no text about {'it' if len(topics) == 1 else 'them'}"
+        built = f"the title and one {part} per topic"
+    else:
+        gave, built = "gives a title but no text", "the title"
+    return [
+        f"Outline only: the prompt {gave}, so this {what} has {built}, nothing more; the built-in engine "
+        "does not write about a topic on its own.",
+        f"For {wanted}, send the content itself as story_prompt, or {hint}.",
+    ]
+
+
+def determiners(language: str) -> frozenset[str]:
+    """Articles and other determiners of a language (language_key() form)."""
+    return _DETERMINERS.get(language, frozenset())
+
+
+def is_complete(sentence: Sentence, language: str = "english") -> bool:
+    """Whether a sentence of the prompt is a sentence: it has a verb (see verb_positions), and is
+    neither a heading nor an instruction. Misses make the engines more careful, not less honest: a
+    sentence it does not recognise is never asked about."""
+    return not (sentence.heading or sentence.instruction) and bool(verb_positions(sentence, language))
+
+
+def verb_positions(sentence: Sentence, language: str = "english") -> list[int]:
+    """Tokens of a sentence that are verbs, guessed without a tagger: a finite form of be, have or a
+    modal ("is", "has", "can"); a word right after a subject pronoun ("it lies"); a word between a
+    noun and a determiner ("the hypotenuse equals the sum"); a common irregular past after a noun
+    ("engineers built roads"); and, in a sentence that ends with a full stop, a word in -s or -ed
+    after a noun and before a preposition ("rain falls from the clouds"), a word in -s or -ed after
+    a singular noun that opens the sentence or follows a determiner ("chlorophyll absorbs light"),
+    a word after a plural one there and before a preposition or determiner ("animals depend on
+    plants")."""
+    english = language == "english"
+    finite = _FINITE.get(language, frozenset())
+    pronouns = _PRONOUNS.get(language, frozenset())
+    determiners = _DETERMINERS.get(language, frozenset())
+    links = _LINKS.get(language, frozenset())
+    endings = _VERB_ENDINGS.get(language, ())
+    not_endings = _NOT_VERB_ENDINGS.get(language, ())
+    stopwords = stopwords_for(language)
+    stop_verbs = _STOP_VERBS if english else frozenset()
+    irregular = _IRREGULAR_PAST if english else frozenset()
+    tokens, text = sentence.tokens, sentence.text
+    ended = text.rstrip(" \"'”’)]")[-1:] in (".", "!", "?")
+
+    def joined(left: int, right: int) -> bool:
+        return left >= 0 and right < len(tokens) and text[tokens[left].end : tokens[right].start] == " "
+
+    def nounish(index: int) -> bool:
+        return index >= 0 and is_candidate(tokens[index], stopwords) and not tokens[index].text[0].isdigit()
+
+    def is_verb(index: int, token: Token) -> bool:
+        lower = token.text.lower()
+        if lower in finite:
+            return True
+        if not token.text.isalpha() or not token.text.islower() or (lower in stopwords and lower not in stop_verbs):
+            return False
+        before, after = index - 1, index + 1
+        if joined(before, index) and tokens[before].text.lower() in pronouns:
+            return True
+        if not (joined(before, index) and nounish(before)):
+            return False
+        if lower in irregular:
+            return True
+        if not joined(index, after):
+            return False
+        following = tokens[after].text.lower()
+        if following in determiners:
+            return True
+        if not ended:
+            return False
+        verb_ending = lower.endswith(endings) and not lower.endswith(not_endings)
+        if following in links and verb_ending:
+            return True
+        opens = before == 0 or (joined(before - 1, before) and tokens[before - 1].text.lower() in determiners)
+        if not (english and opens) or following in ("of", "and", "or") or following in finite or following in irregular:
+            # "Roman engineers built roads": the verb is the next word, not this one.
+            return False
+        subject_plural = looks_plural(tokens[before].text)
+        if verb_ending and not subject_plural:
+            return True
+        return subject_plural and not verb_ending and (following in links or following in determiners)
+
+    return [index for index, token in enumerate(tokens) if is_verb(index, token)]
 
 
 def _instruction_subject(sentence: str) -> tuple[str, int] | None:
@@ -156,7 +369,7 @@ def analyse(text: str, language: str = "English") -> Analysis:
     subject = next((_instruction_subject(s.text) for s in sentences if s.instruction), None)
     subject_text = subject[0] if subject else None
     topics = topics_of(subject_text) if subject_text else []
-    analysis = Analysis(text, english, sentences, terms, ranked, subject_text, topics, "")
+    analysis = Analysis(text, english, sentences, terms, ranked, subject_text, topics, "", language_key(language))
     analysis.title = _title(analysis)
     return analysis
 
@@ -172,7 +385,7 @@ def _title(analysis: Analysis) -> str:
         first = analysis.sentences[0].text.rstrip(" .!?…:;,") if analysis.sentences else ""
         cut = first.split()
         return capitalize_first(" ".join(cut[:8])) + ("…" if len(cut) > 8 else "") if cut else "Untitled"
-    top = analysis.top_terms(2, kinds=("name", "phrase", "word"))
+    top = analysis.top_terms(2, kinds=("name", "phrase", "word"), naming=True)
     if top:
         top = sorted(top, key=lambda t: (t.first_sentence, t.key))
         return " and ".join(title_case(t.display) for t in top)

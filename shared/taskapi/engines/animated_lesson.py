@@ -3,6 +3,11 @@
 A title scene opens the lesson and a recap scene closes it; in between, one scene per sentence of the
 prompt (long sentences split, neighbours grouped when there are more than MAX_SCENES). Each scene has
 its narration, a short on-screen text (its key term), an animation hint and back-to-back timings.
+
+The built-in engine has no model and says nothing of its own about a topic: a prompt that only names
+topics (no complete sentence) gets an outline timeline, a title scene and one scene per topic whose
+narration is the topic's name, no recap, with `outline` and `notes` in the timeline and the summary
+saying so and how to get a narrated lesson. A prompt that names nothing is a permanent error.
 """
 
 from __future__ import annotations
@@ -10,15 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from taskapi.engines.analysis import Analysis, analyse
-from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
-from taskapi.engines.formats import JSON, json_bytes, narration_ms, seconds
+from taskapi.engines.analysis import Analysis, analyse, outline_notes
+from taskapi.engines.base import Artifact, ArtifactFile, EngineError, ProgressCallback
+from taskapi.engines.formats import JSON, json_bytes, narration_ms, seconds, timeline_document
 from taskapi.engines.inputs import is_english, language_of, parse_request
 from taskapi.engines.planning import Block, Narrator, block_heading, block_terms, framed_plan
+from taskapi.engines.text import ensure_period
 from taskapi.models.domain import TaskType
 from taskapi.models.requests import AnimatedLessonRequestData
 
 MAX_SCENES = 40
+PROVIDER_HINT = "configure a model provider (e.g. AnimatedLessonProvider=bedrock)"
 _ANIMATION = {
     "intro": "title-card",
     "recap": "summary-list",
@@ -38,6 +45,8 @@ class AnimatedLessonEngine:
 
         progress(10, "Reading the prompt")
         analysis = analyse(data.prompt, language)
+        if not analysis.has_text:
+            return _outline(analysis, language, progress)
         narrator = Narrator(analysis, "lesson", english)
 
         progress(30, "Planning scenes")
@@ -65,16 +74,7 @@ class AnimatedLessonEngine:
             cursor += duration
 
         progress(85, "Writing timeline")
-        timeline = {
-            "version": 1,
-            "task_type": TaskType.ANIMATED_LESSON.value,
-            "title": analysis.title,
-            "language": language,
-            "scene_count": len(scenes),
-            "total_duration_ms": cursor,
-            "total_duration_seconds": seconds(cursor),
-            "scenes": scenes,
-        }
+        timeline = timeline_document(analysis.title, language, scenes, cursor)
         return Artifact(
             files=(ArtifactFile("timeline.json", JSON, json_bytes(timeline)),),
             primary="timeline.json",
@@ -85,6 +85,52 @@ class AnimatedLessonEngine:
                 "words": sum(block.words for block in blocks),
             },
         )
+
+
+def _outline(analysis: Analysis, language: str, progress: ProgressCallback) -> Artifact:
+    """What a prompt without complete sentences honestly supports: a title scene and a scene per
+    topic it names, each narrating only that name."""
+    title, topics = analysis.outline()
+    if not title:
+        raise EngineError(
+            "the built-in animated-lesson engine only narrates text it is given, and this prompt names no "
+            f"topic and gives no text; send the content itself as story_prompt, or {PROVIDER_HINT}",
+            permanent=True,
+        )
+    progress(50, "Outlining scenes")
+    notes = outline_notes(topics, "lesson", "scene", "a narrated lesson", PROVIDER_HINT)
+    scenes, cursor = [], 0
+    for number, (kind, text) in enumerate([("title", title), *(("topic", topic) for topic in topics)], start=1):
+        narration = ensure_period(text)
+        duration = narration_ms(len(narration.split()))
+        scenes.append(
+            {
+                "index": number,
+                "kind": kind,
+                "start_ms": cursor,
+                "end_ms": cursor + duration,
+                "duration_seconds": seconds(duration),
+                "narration": narration,
+                "on_screen_text": text,
+                "key_terms": [] if kind == "title" else [text],
+                "animation": "title-card" if kind == "title" else "key-term-reveal",
+                "visual": f"Title card: {text}" if kind == "title" else f"Heading card: {text}",
+            }
+        )
+        cursor += duration
+    timeline = timeline_document(title, language, scenes, cursor, outline=True, notes=notes)
+    return Artifact(
+        files=(ArtifactFile("timeline.json", JSON, json_bytes(timeline)),),
+        primary="timeline.json",
+        summary={
+            "title": title,
+            "scenes": len(scenes),
+            "duration_seconds": seconds(cursor),
+            "words": sum(len(str(scene["narration"]).split()) for scene in scenes),
+            "outline": True,
+            "notes": notes,
+        },
+    )
 
 
 def _kind(block: Block) -> str:

@@ -24,11 +24,13 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class EngineError(TaskApiError):
     """Generation failed. permanent=True means the same input can never succeed (fail the task now);
-    otherwise the processor may retry."""
+    otherwise the processor may retry. `details` (small, JSON-able: validation errors, a model's stop
+    reason) are kept in the task's error_details."""
 
-    def __init__(self, detail: str, *, permanent: bool) -> None:
+    def __init__(self, detail: str, *, permanent: bool, details: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.permanent = permanent
+        self.details = details or {}
 
 
 @dataclass(frozen=True)

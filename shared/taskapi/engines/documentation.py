@@ -4,6 +4,12 @@ Sections follow the prompt's own structure where it has one (Markdown headings, 
 otherwise neighbouring sentences are grouped, a new section starting where the key terms change.
 Each section is headed by its most salient term. An overview opens the document; a list of key terms
 (each with the sentence that best explains it) and an extractive summary close it.
+
+The built-in engine has no model: it arranges text it is given and says nothing of its own about a
+topic. A prompt that only names topics (an instruction such as "Create a guide about X, Y and Z", a
+title, headings or a list of terms, with no complete sentence) gets an outline: the title and one
+heading per topic, and a statement, in the document and in the summary's `notes`, that it is an
+outline only and how to get a written document. A prompt that names nothing is a permanent error.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskapi.engines.analysis import Analysis, analyse
-from taskapi.engines.base import Artifact, ArtifactFile, ProgressCallback
+from taskapi.engines.analysis import Analysis, analyse, outline_notes
+from taskapi.engines.base import Artifact, ArtifactFile, EngineError, ProgressCallback
 from taskapi.engines.formats import MARKDOWN, md_escape
 from taskapi.engines.inputs import is_english, language_of, parse_request
 from taskapi.engines.terms import Term
@@ -29,14 +35,13 @@ _DEFINED_BEFORE = re.compile(r"\b(?:called|named|known\s+as)(?:\s+(?:the|a|an))?
 _NOUNISH = ("phrase", "name", "noun", "number")
 LABELS = {"contents": "Contents", "overview": "Overview", "terms": "Key terms", "summary": "Summary"}
 """Fixed headings, in English whatever the language (the prompt's own text is never translated)."""
+PROVIDER_HINT = "configure a model provider (e.g. DocumentationProvider=bedrock)"
 
 
 @dataclass
 class Section:
     heading: str
     sentences: list[Sentence]
-    text: str = ""
-    """Body for a section with no prompt sentences (an instruction prompt's topic)."""
 
 
 class DocumentationEngine:
@@ -49,6 +54,8 @@ class DocumentationEngine:
 
         progress(10, "Reading the prompt")
         analysis = analyse(data.prompt, language)
+        if not analysis.has_text:
+            return _outline(analysis, language, progress)
 
         progress(35, "Outlining sections")
         sections = _sections(analysis, english)
@@ -58,26 +65,27 @@ class DocumentationEngine:
         summary_sentences = analysis.key_sentences(3 if len(analysis.content_sentences) > 6 else 2)
         labels = LABELS
         lines = [f"# {md_escape(analysis.title)}", ""]
+        closing = [labels["terms"]] if terms else []
         if len(sections) >= 3:
             lines += [f"## {labels['contents']}", ""]
-            for heading in [labels["overview"], *(s.heading for s in sections), labels["terms"], labels["summary"]]:
+            for heading in [labels["overview"], *(s.heading for s in sections), *closing, labels["summary"]]:
                 lines.append(f"- [{md_escape(heading)}](#{_anchor(heading)})")
             lines.append("")
         lines += [f"## {labels['overview']}", "", md_escape(_overview(analysis, sections, english)), ""]
         for section in sections:
             lines += [f"## {md_escape(section.heading)}", ""]
-            body = section.text or " ".join(s.text for s in section.sentences)
+            body = " ".join(s.text for s in section.sentences)
             lines += [md_escape(body), ""]
 
         progress(85, "Listing key terms")
-        lines += [f"## {labels['terms']}", ""]
         if terms:
+            lines += [f"## {labels['terms']}", ""]
             for label, sentence in terms:
                 explanation = f" — {md_escape(sentence.text)}" if sentence is not None else ""
                 lines.append(f"- **{md_escape(label)}**{explanation}")
-        else:
-            lines.append(md_escape(ensure_period(capitalize_first(analysis.subject_phrase))))
-        lines += ["", f"## {labels['summary']}", "", md_escape(_summary(analysis, summary_sentences, english)), ""]
+            lines.append("")
+        summary_text = " ".join(s.text for s in summary_sentences)
+        lines += [f"## {labels['summary']}", "", md_escape(summary_text), ""]
         document = "\n".join(lines).rstrip("\n") + "\n"
 
         return Artifact(
@@ -94,17 +102,40 @@ class DocumentationEngine:
         )
 
 
+def _outline(analysis: Analysis, language: str, progress: ProgressCallback) -> Artifact:
+    """What a prompt without complete sentences honestly supports: its title and topics."""
+    title, topics = analysis.outline()
+    if not title:
+        raise EngineError(
+            "the built-in documentation engine only arranges text it is given, and this prompt names no "
+            f"topic and gives no text; send the content itself as story_prompt, or {PROVIDER_HINT}",
+            permanent=True,
+        )
+    progress(50, "Outlining topics")
+    notes = outline_notes(topics, "document", "heading", "a written document", PROVIDER_HINT)
+    lines = [f"# {md_escape(title)}", ""]
+    lines += [f"> {md_escape(notes[0])}", ">", f"> {md_escape(notes[1])}", ""]
+    for topic in topics:
+        lines += [f"## {md_escape(topic)}", ""]
+    document = "\n".join(lines).rstrip("\n") + "\n"
+    return Artifact(
+        files=(ArtifactFile("document.md", MARKDOWN, document.encode()),),
+        primary="document.md",
+        summary={
+            "title": title,
+            "language": language,
+            "sections": len(topics),
+            "headings": topics,
+            "key_terms": 0,
+            "words": len(document.split()),
+            "outline": True,
+            "notes": notes,
+        },
+    )
+
+
 def _sections(analysis: Analysis, english: bool) -> list[Section]:
     content = analysis.content_sentences
-    if not content:
-        topic_sections = []
-        for topic in analysis.topics:
-            others = [t for t in analysis.topics if t != topic]
-            text = f"This section introduces {topic}." if english else ensure_period(capitalize_first(topic))
-            if english and others:
-                text += f" Related topics: {_and_list(others)}."
-            topic_sections.append(Section(capitalize_first(topic), [], text))
-        return topic_sections
     groups: list[tuple[str | None, list[Sentence]]] = []
     headings = {s.index: s.text for s in analysis.sentences if s.heading}
     if headings:
@@ -164,8 +195,6 @@ def _heading_for(analysis: Analysis, sentences: list[Sentence], used: list[str])
 
 
 def _key_terms(analysis: Analysis) -> list[tuple[str, Sentence | None]]:
-    if not analysis.content_sentences and analysis.topics:
-        return [(topic, None) for topic in analysis.topics]
     chosen: list[tuple[Term, Sentence | None]] = []
     for term in analysis.top_terms(MAX_KEY_TERMS * 2):
         if term.group not in _NOUNISH:
@@ -198,13 +227,6 @@ def _overview(analysis: Analysis, sections: list[Section], english: bool) -> str
     listed = _and_list([s.heading for s in sections])
     count = "one section" if len(sections) == 1 else f"{len(sections)} sections"
     return f"This document covers {analysis.subject_phrase}, in {count}: {listed}."
-
-
-def _summary(analysis: Analysis, sentences: list[Sentence], english: bool) -> str:
-    if sentences:
-        return " ".join(s.text for s in sentences)
-    listed = _and_list(analysis.topics or [analysis.subject_phrase])
-    return f"This document introduced {listed}." if english else ensure_period(capitalize_first(listed))
 
 
 def _anchor(heading: str) -> str:

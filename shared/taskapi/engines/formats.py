@@ -109,3 +109,49 @@ def webvtt(cues: Sequence[Cue]) -> bytes:
         lines = "\n".join(wrap(text))
         blocks.append(f"{number}\n{vtt_timestamp(cue.start_ms)} --> {vtt_timestamp(cue.end_ms)}\n{lines}")
     return ("\n\n".join(blocks) + "\n").encode()
+
+
+def quiz_markdown(document: dict[str, Any]) -> bytes:
+    """quiz.md: the questions, then the answer key (with each answer's explanation or source)."""
+    lines = [
+        f"# {md_escape(document['title'])}",
+        "",
+        f"Difficulty: {document['difficulty']} · {len(document['questions'])} questions · {document['language']}",
+        "",
+        "## Questions",
+        "",
+    ]
+    for number, question in enumerate(document["questions"], start=1):
+        prefix = "True or false: " if question["type"] == "true_false" else ""
+        lines.append(f"{number}. {prefix}{md_escape(question['question'])}")
+        for letter, option in zip("ABCD", question.get("options", []), strict=False):
+            lines.append(f"   - {letter}) {md_escape(option)}")
+        lines.append("")
+    lines += ["## Answer key", ""]
+    for number, question in enumerate(document["questions"], start=1):
+        answer = question["answer"]
+        if isinstance(answer, bool):
+            shown = "True" if answer else "False"
+        else:
+            shown = f"{'ABCD'[question['options'].index(answer)]}) {md_escape(answer)}"
+        why = question.get("explanation") or question.get("source_sentence")
+        lines.append(f"{number}. {shown}" + (f" — {md_escape(why)}" if why else ""))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def timeline_document(
+    title: str, language: str, scenes: list[dict[str, Any]], total_ms: int, **extra: Any
+) -> dict[str, Any]:
+    """timeline.json of an animated lesson: its scenes back to back, with the totals (and `extra`
+    facts before the scenes)."""
+    return {
+        "version": 1,
+        "task_type": "animated_lesson",
+        "title": title,
+        "language": language,
+        "scene_count": len(scenes),
+        "total_duration_ms": total_ms,
+        "total_duration_seconds": seconds(total_ms),
+        **extra,
+        "scenes": scenes,
+    }

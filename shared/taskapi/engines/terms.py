@@ -30,7 +30,8 @@ class Term:
     roles: dict[str, int] = field(default_factory=dict)
     capitalised: bool = False
     """Only ever written with a capital letter, but only at the start of sentences: a name
-    ("Pythagoras …") or a common word ("Builders …"); forms stay lower case, labels do not."""
+    ("Pythagoras …") or a common word ("Builders …"), which cannot be told apart. Its forms keep the
+    capital letter (a name is never written lower case); the quiz never offers it as either kind."""
 
     @property
     def label(self) -> str:
@@ -93,7 +94,8 @@ def collect_terms(sentences: list[Sentence], stopwords: frozenset[str]) -> dict[
                 caps[1] += 1
 
     for sentence in sentences:
-        for index, role in _roles(sentence, candidates[sentence.index]).items():
+        sentence.roles = _roles(sentence, candidates[sentence.index])
+        for index, role in sentence.roles.items():
             votes = singles[sentence.tokens[index].lemma].roles
             votes[role] = votes.get(role, 0) + 1
     for key, term in singles.items():
@@ -109,7 +111,7 @@ def collect_terms(sentences: list[Sentence], stopwords: frozenset[str]) -> dict[
         for token, flag in zip(sentence.tokens, candidates[sentence.index], strict=True):
             if flag:
                 term = singles[token.lemma]
-                form = _display(token, term.kind)
+                form = _display(token, term.kind, term.capitalised)
                 term.forms[form] = term.forms.get(form, 0) + 1
 
     phrases: dict[str, Term] = {}
@@ -124,7 +126,7 @@ def collect_terms(sentences: list[Sentence], stopwords: frozenset[str]) -> dict[
             if left.text[0].isdigit() and right.text[0].isdigit():
                 continue
             key = f"{left.lemma} {right.lemma}"
-            form = f"{_display(left, singles[left.lemma].kind)} {_display(right, singles[right.lemma].kind)}"
+            form = " ".join(_display(t, singles[t.lemma].kind, singles[t.lemma].capitalised) for t in (left, right))
             term = phrases.setdefault(key, Term(key, "phrase", 0, sentence.index, {}))
             term.count += 1
             term.forms[form] = term.forms.get(form, 0) + 1
@@ -202,5 +204,8 @@ def _roles(sentence: Sentence, candidate: list[bool]) -> dict[int, str]:
     return roles
 
 
-def _display(token: Token, kind: str) -> str:
-    return token.text if kind == "name" or (token.text.isupper() and len(token.text) > 1) else token.text.lower()
+def _display(token: Token, kind: str, capitalised: bool = False) -> str:
+    """The token as a term is written: names, acronyms and words only ever seen with a capital
+    letter keep it ("Pythagoras …" is never turned into "pythagoras")."""
+    keep = kind == "name" or capitalised or (token.text.isupper() and len(token.text) > 1)
+    return token.text if keep else token.text.lower()

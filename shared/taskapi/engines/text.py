@@ -42,6 +42,8 @@ class Sentence:
     """Character offset where content starts: after "Create a video about" in an instruction."""
     term_spans: list[tuple[str, int, int]] = field(default_factory=list)
     """(term key, first token index, last token index) of every key-term occurrence, in order."""
+    roles: dict[int, str] = field(default_factory=dict)
+    """Guessed part of speech of each key-word token here ("head", "modifier", "verb"), by index."""
 
     @property
     def word_count(self) -> int:

@@ -26,6 +26,7 @@ from taskapi.engines.base import Artifact, ArtifactFile, EngineError, ProgressCa
 from taskapi.engines.formats import JSON, MIN_SEGMENT_MS, VTT, json_bytes, seconds
 from taskapi.engines.inputs import is_english, language_of, parse_request
 from taskapi.engines.planning import Block, Narrator, block_heading, block_terms, natural_units, plan
+from taskapi.engines.text import word_count
 from taskapi.media.fetch import Fetched, FetchError, fetch
 from taskapi.media.narration import NarrationError
 from taskapi.media.narration import Narrator as Voice
@@ -34,6 +35,7 @@ from taskapi.models.domain import TaskType
 from taskapi.models.requests import VideoRequestData
 
 if TYPE_CHECKING:
+    from taskapi.generation.base import Generator
     from taskapi.media.speech import Speech
 
 DEFAULT_RESOLUTION = "1920*1080"
@@ -76,6 +78,31 @@ class MediaFetch:
         )
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One segment as written, before it is narrated: by the built-in planner or a model."""
+
+    title: str
+    narration: str
+    key_terms: tuple[str, ...]
+    image_prompt: str
+    source_sentences: tuple[int, ...] = ()
+    """Indexes of the prompt sentences the narration comes from (built-in planner only)."""
+
+    @property
+    def words(self) -> int:
+        return word_count(self.narration)
+
+
+@dataclass(frozen=True)
+class Script:
+    title: str
+    subject: str | None
+    segments: list[Planned]
+    generation: dict[str, Any]
+    """What result_summary records about a model-written script (empty for the built-in planner)."""
+
+
 Fetcher = Callable[[str, str, Path], Fetched]
 """fetcher(url, kind: "logo" | "intro" | "outro", directory) -> the fetched file."""
 
@@ -103,11 +130,15 @@ def configured_fetch() -> MediaFetch:
 class VideoEngine:
     task_type = TaskType.VIDEO
 
-    def __init__(self, voice: Voice | None = None, fetcher: Fetcher | None = None) -> None:
-        """The narrator and the fetcher; by default the configured ones, made at the first video
-        (the settings are read then, not at import)."""
+    def __init__(
+        self, voice: Voice | None = None, fetcher: Fetcher | None = None, script_writer: Generator | None = None
+    ) -> None:
+        """The narrator and the fetcher, by default the configured ones, made at the first video (the
+        settings are read then, not at import); and who writes the script: the built-in planner
+        (the prompt's own sentences) or a generation provider."""
         self._voice = voice
         self._fetcher = fetcher
+        self._script_writer = script_writer
 
     def _narrator(self) -> Voice:
         if self._voice is None:
@@ -127,15 +158,12 @@ class VideoEngine:
         subtitles = bool(data.include_subtitles)
 
         progress(2, "Reading the prompt")
-        analysis = analyse(data.story_prompt, language)
-        narrator = Narrator(analysis, "video", is_english(language))
-        count = (
-            min(MAX_SEGMENTS, len(natural_units(analysis, narrator)))
-            if data.segments == "maximum"
-            else int(data.segments)
-        )
-        progress(5, f"Planning {count} segments")
-        blocks = plan(analysis, narrator, count)
+        if self._script_writer is None:
+            script = _planned_script(data, language, progress)
+        else:
+            script = _written_script(self._script_writer, data, language, progress)
+        planned = script.segments
+        count = len(planned)
 
         # The renderer (PyAV, Pillow) loads with the first video, not at import: functions that
         # import the engines but never render (the dead-letter function) ship without it.
@@ -147,8 +175,8 @@ class VideoEngine:
             if any(getattr(data, name) for name in _BRANDING):
                 progress(_BRANDING_AT, "Fetching the logo and intro/outro videos")
             branding = self._branding(data, directory)
-            speeches = self._narrate(blocks, language, data.voice_name, rate, progress)
-            segments, cursor = _segments(analysis, blocks, speeches, narrator.english, data, count)
+            speeches = self._narrate(planned, language, data.voice_name, rate, progress)
+            segments, cursor = _segments(planned, speeches)
             options = RenderOptions.from_resolution(
                 resolution,
                 image_style=data.image_style,
@@ -178,8 +206,10 @@ class VideoEngine:
             "storyboard": "storyboard.json",
             **({"subtitles": "subtitles.vtt"} if subtitles else {}),
         }
-        manifest = _manifest(analysis, language, resolution, data, rate, subtitles, segments, cursor, result, listed)
-        storyboard = {"title": analysis.title, "language": language, "subject": analysis.subject, "segments": segments}
+        manifest = _manifest(
+            script.title, language, resolution, data, rate, subtitles, segments, cursor, result, listed
+        )
+        storyboard = {"title": script.title, "language": language, "subject": script.subject, "segments": segments}
         files += [
             ArtifactFile("manifest.json", JSON, json_bytes(manifest)),
             ArtifactFile("storyboard.json", JSON, json_bytes(storyboard)),
@@ -188,7 +218,7 @@ class VideoEngine:
             files=tuple(files),
             primary="video.mp4",
             summary={
-                "title": analysis.title,
+                "title": script.title,
                 "segments": len(segments),
                 "segments_requested": data.segments,
                 "duration_seconds": result.duration_seconds,
@@ -198,12 +228,13 @@ class VideoEngine:
                 "subtitles": subtitles,
                 "narration": self._narrator().name,
                 "files": [f.name for f in files],
+                **script.generation,
             },
         )
 
     # ------------------------------------------------------------------ stages
     def _narrate(
-        self, blocks: list[Block], language: str, voice_name: str | None, rate: float, progress: ProgressCallback
+        self, blocks: list[Planned], language: str, voice_name: str | None, rate: float, progress: ProgressCallback
     ) -> list[Speech]:
         try:
             narrator = self._narrator()
@@ -217,7 +248,7 @@ class VideoEngine:
                 share = (number - 1) / len(blocks)
                 progress(round(low + share * (high - low), 1), f"Narrating segment {number} of {len(blocks)}")
             try:
-                speech = narrator.speak(block.text, language=language, voice_name=voice_name, rate=rate)
+                speech = narrator.speak(block.narration, language=language, voice_name=voice_name, rate=rate)
             except NarrationError as exc:
                 raise EngineError(f"narration failed: {exc}", permanent=not exc.retryable) from exc
             # Viewers need time to look, whatever the segment's words: at least MIN_SEGMENT_MS.
@@ -240,6 +271,46 @@ class VideoEngine:
         return fetched
 
 
+def _planned_script(data: VideoRequestData, language: str, progress: ProgressCallback) -> Script:
+    """The built-in planner: the prompt's own sentences, grouped or split into the segments asked for."""
+    analysis = analyse(data.story_prompt, language)
+    narrator = Narrator(analysis, "video", is_english(language))
+    count = (
+        min(MAX_SEGMENTS, len(natural_units(analysis, narrator))) if data.segments == "maximum" else int(data.segments)
+    )
+    progress(5, f"Planning {count} segments")
+    planned = []
+    for number, block in enumerate(plan(analysis, narrator, count), start=1):
+        terms = block_terms(analysis, block)
+        planned.append(
+            Planned(
+                title=block_heading(analysis, block, terms, narrator.english),
+                narration=block.text,
+                key_terms=tuple(terms),
+                image_prompt=_image_prompt(analysis, block, terms, data.image_style, data.theme, number, count),
+                source_sentences=block.sentences,
+            )
+        )
+    return Script(analysis.title, analysis.subject, planned, {})
+
+
+def _written_script(writer: Generator, data: VideoRequestData, language: str, progress: ProgressCallback) -> Script:
+    """A generation provider writes the script: exactly the segments asked for, or as many as the
+    content needs when the task says "maximum"."""
+    from taskapi.engines.generated import written_by
+    from taskapi.generation.instructions import script_request
+
+    segments = None if data.segments == "maximum" else int(data.segments)
+    request = script_request(data.story_prompt, language, segments, data.image_style, data.theme)
+    generated = written_by(writer, request, progress, asking=3.0, writing=5.0)
+    script = generated.document
+    planned = [
+        Planned(segment.title, segment.narration, tuple(segment.key_terms), segment.image_prompt)
+        for segment in script.segments
+    ]
+    return Script(script.title, None, planned, generated.summary())
+
+
 def _render_progress(progress: ProgressCallback, count: int) -> Callable[[str, float], None]:
     """The renderer's progress(message, fraction) as the engine's, at most about _REPORTS reports."""
     low, high = _RENDERING
@@ -258,35 +329,27 @@ def _render_progress(progress: ProgressCallback, count: int) -> Callable[[str, f
     return report
 
 
-def _segments(
-    analysis: Analysis,
-    blocks: list[Block],
-    speeches: list[Speech],
-    english: bool,
-    data: VideoRequestData,
-    count: int,
-) -> tuple[list[dict[str, Any]], int]:
+def _segments(planned: list[Planned], speeches: list[Speech]) -> tuple[list[dict[str, Any]], int]:
     segments: list[dict[str, Any]] = []
     elapsed = Fraction(0)
     cursor = 0
-    for number, (block, speech) in enumerate(zip(blocks, speeches, strict=True), start=1):
+    for number, (segment, speech) in enumerate(zip(planned, speeches, strict=True), start=1):
         # Exact sums of samples, rounded once per boundary: the timeline ends where the MP4 does.
         elapsed += Fraction(speech.sample_count, speech.sample_rate)
         end = round(elapsed * 1000)
         duration = end - cursor
-        terms = block_terms(analysis, block)
         segments.append(
             {
                 "index": number,
-                "title": block_heading(analysis, block, terms, english),
-                "narration": block.text,
-                "key_terms": terms,
-                "image_prompt": _image_prompt(analysis, block, terms, data.image_style, data.theme, number, count),
-                "word_count": block.words,
+                "title": segment.title,
+                "narration": segment.narration,
+                "key_terms": list(segment.key_terms),
+                "image_prompt": segment.image_prompt,
+                "word_count": segment.words,
                 "start_ms": cursor,
                 "end_ms": end,
                 "duration_seconds": seconds(duration),
-                "source_sentences": list(block.sentences),
+                "source_sentences": list(segment.source_sentences),
             }
         )
         cursor = end
@@ -294,7 +357,7 @@ def _segments(
 
 
 def _manifest(
-    analysis: Analysis,
+    title: str,
     language: str,
     resolution: str,
     data: VideoRequestData,
@@ -308,7 +371,7 @@ def _manifest(
     manifest: dict[str, Any] = {
         "version": 2,
         "task_type": TaskType.VIDEO.value,
-        "title": analysis.title,
+        "title": title,
         "language": language,
         "resolution": resolution,
         "width": result.width,

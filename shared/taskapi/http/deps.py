@@ -12,6 +12,7 @@ from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import authenticate, from_context, plan_of
 from taskapi.auth.principal import Principal
 from taskapi.errors import Forbidden
+from taskapi.generation.choice import ProviderPolicy
 from taskapi.queueing.control import ProcessingControl
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore
@@ -74,6 +75,13 @@ def get_ceiling(
 
 
 CeilingDep = Annotated[Ceiling, Depends(get_ceiling)]
+
+
+def get_providers(settings: Annotated[Settings, Depends(get_settings)]) -> ProviderPolicy:
+    return ProviderPolicy.from_settings(settings)
+
+
+ProvidersDep = Annotated[ProviderPolicy, Depends(get_providers)]
 RepositoryDep = Annotated[TaskRepository, Depends(get_repository)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 ResultsDep = Annotated[ResultStore, Depends(get_results)]

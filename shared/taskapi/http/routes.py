@@ -14,6 +14,7 @@ from taskapi.http.deps import (
     ControlDep,
     OperatorDep,
     PrincipalDep,
+    ProvidersDep,
     QueueDep,
     RepositoryDep,
     ResultsDep,
@@ -179,11 +180,13 @@ def create_bulk(
     queue: QueueDep,
     results: ResultsDep,
     ceiling: CeilingDep,
+    providers: ProvidersDep,
 ) -> list[TaskOut]:
     """Creates the tasks whose ids are new and queues those with request_data; an id that already
     exists in the account is answered as stored (idempotent). Answers every task in request order.
     An account holds at most its plan's number of unfinished tasks: beyond it, 429 and nothing written."""
-    return [_out(t, results) for t in task_service.create_bulk(repository, queue, principal, body, ceiling)]
+    created = task_service.create_bulk(repository, queue, principal, body, ceiling, providers)
+    return [_out(t, results) for t in created]
 
 
 @router.post("", response_model=TaskOut, responses=CREATE_ERRORS, summary="Create one task")
@@ -194,7 +197,9 @@ def create_one(
     queue: QueueDep,
     results: ResultsDep,
     ceiling: CeilingDep,
+    providers: ProvidersDep,
 ) -> TaskOut:
+    task_service.refuse_unserved_providers(providers, [body], loc=("body",))
     (task,) = task_service.create_tasks(repository, queue, principal, [body], ceiling=ceiling).tasks
     return _out(task, results)
 
@@ -360,10 +365,11 @@ def update_task(
     queue: QueueDep,
     results: ResultsDep,
     ceiling: CeilingDep,
+    providers: ProvidersDep,
 ) -> TaskOut:
     """Gives a PENDING task its request_data (checked against the task's type, as on create) and
     queues it at once; changes the priority (not while PROCESSING; a QUEUED task is sent again on
     the new priority's queue) and the source fields (null clears one). Fields left out keep their
     value; every change adds an event."""
-    task = update_service.update_task(repository, queue, principal, task_id, body, ceiling=ceiling)
+    task = update_service.update_task(repository, queue, principal, task_id, body, ceiling=ceiling, providers=providers)
     return _out(task, results)

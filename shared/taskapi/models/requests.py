@@ -196,6 +196,11 @@ class _RequestData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     language: ShortText | None = Field(default=None, description='Content language (default "English").')
+    provider: Literal["builtin", "bedrock"] | None = Field(
+        default=None,
+        description="Who writes the content: the built-in engine or a model through Amazon Bedrock. By default "
+        "the deployment's choice for the task type; another value only where the deployment lets tasks choose.",
+    )
 
 
 class _PromptRequired(_RequestData):

@@ -147,7 +147,7 @@ class Processor:
             logger.info("run stopped: the task was cancelled, regenerated or timed out")
             return Outcome.STOPPED
         except EngineError as exc:
-            return self.fail_try(task, str(exc.detail), permanent=exc.permanent)
+            return self.fail_try(task, str(exc.detail), permanent=exc.permanent, details=exc.details)
         except (Retryable, ServiceMisconfigured):  # AWS failed the progress write: not the engine's fault
             raise
         except Exception as exc:  # an engine bug: count it as a failed try, bounded by MAX_TRIES
@@ -187,7 +187,7 @@ class Processor:
         raise Retryable("The task kept changing while its completion was written")
 
     # ------------------------------------------------------------------ failures
-    def fail_try(self, task: Task, error: str, *, permanent: bool) -> Outcome:
+    def fail_try(self, task: Task, error: str, *, permanent: bool, details: dict[str, Any] | None = None) -> Outcome:
         """A try failed: queue the next one with a delay, or end FAILED after the type's max tries.
         Only the claim `task` was read under is failed: a newer claim (a redelivery that took the
         task over after the lease ended) is left running."""
@@ -205,7 +205,12 @@ class Processor:
                     f"Task failed ({why}): {error}",
                     progress_message=None,
                     error_message=error,
-                    error_details={"tries": current.tries, "permanent": permanent, "last_error": error},
+                    error_details={
+                        **(details or {}),
+                        "tries": current.tries,
+                        "permanent": permanent,
+                        "last_error": error,
+                    },
                 )
                 outcome = Outcome.FAILED
             else:
@@ -215,7 +220,7 @@ class Processor:
                     now,
                     f"Try {current.tries} failed: {error}; retrying in {delay} s",
                     progress_message=None,
-                    error_details={"tries": current.tries, "last_error": error},
+                    error_details={**(details or {}), "tries": current.tries, "last_error": error},
                 )
                 outcome = Outcome.RETRY_SCHEDULED
             try:

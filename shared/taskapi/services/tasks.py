@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from taskapi.auth.principal import Principal
-from taskapi.errors import NotFound, TooManyRequests
+from taskapi.errors import InvalidFields, NotFound, TooManyRequests
+from taskapi.generation.choice import ProviderPolicy
 from taskapi.models.domain import Task, TaskEvent, TaskStatus, TaskType, isoformat, utc_now
 from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, TaskCreate
 from taskapi.observability import logger, metrics, tracer
@@ -51,6 +52,23 @@ def ensure_room(repository: TaskRepository, principal: Principal, new_tasks: int
             "Retry when some have finished, or cancel some.",
             retry_after_seconds=ceiling.retry_after_seconds,
         )
+
+
+def refuse_unserved_providers(
+    providers: ProviderPolicy, specs: Sequence[TaskCreate], *, loc: tuple[str, ...] = ("body", "tasks")
+) -> None:
+    """InvalidFields (422) naming every task whose request_data.provider this deployment does not
+    serve. `loc` locates the tasks in the body: a list ("body", "tasks") or the body itself ("body",)."""
+    problems = []
+    for index, spec in enumerate(specs):
+        refusal = providers.refusal(spec.task_type.value, spec.request_data_dict())
+        if refusal is not None:
+            where = [*loc, index] if len(loc) > 1 else [*loc]
+            problems.append(
+                {"type": "provider_unavailable", "loc": [*where, "request_data", "provider"], "msg": refusal}
+            )
+    if problems:
+        raise InvalidFields(problems)
 
 
 @dataclass(frozen=True)
@@ -137,7 +155,10 @@ def create_bulk(
     principal: Principal,
     request: BulkCreateRequest,
     ceiling: Ceiling | None = None,
+    providers: ProviderPolicy | None = None,
 ) -> list[Task]:
+    if providers is not None:
+        refuse_unserved_providers(providers, request.tasks)
     return create_tasks(repository, queue, principal, request.tasks, shared=request, ceiling=ceiling).tasks
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from taskapi.auth.principal import Principal
 from taskapi.errors import Conflict, InvalidFields
+from taskapi.generation.choice import ProviderPolicy
 from taskapi.models.domain import Task, TaskStatus, TaskType, isoformat, utc_now, with_event
 from taskapi.models.requests import (
     AnimatedLessonTaskCreate,
@@ -68,6 +69,7 @@ def update_task(
     change: TaskUpdate,
     *,
     ceiling: Ceiling | None = None,
+    providers: ProviderPolicy | None = None,
 ) -> Task:
     """Apply the fields the body gives and answer the task as stored. A value equal to the stored
     one is no change (a repeated PATCH answers the task as it is); only changes meet the rules:
@@ -86,6 +88,12 @@ def update_task(
     if change.request_data is not None:
         request_data = request_data_for(task.task_type, change.request_data)
         if request_data != task.request_data:
+            # Only a change meets the provider rule: the stored value again is no change, even
+            # where the deployment has stopped serving its provider since.
+            refusal = providers.refusal(task.task_type.value, request_data) if providers is not None else None
+            if refusal is not None:
+                problem = {"type": "provider_unavailable", "loc": ["body", "request_data", "provider"], "msg": refusal}
+                raise InvalidFields([problem])
             if task.status is not TaskStatus.PENDING:
                 raise Conflict(
                     f"Task {task_id} is {task.status.value}: request_data can be given only while a task is "

@@ -41,6 +41,7 @@ from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import plan_of
 from taskapi.auth.principal import Principal
 from taskapi.errors import NotFound, TooManyRequests
+from taskapi.generation.choice import ProviderPolicy
 from taskapi.ingest.checks import check_jsonl_start
 from taskapi.ingest.formats import parse_rows
 from taskapi.ingest.json_document import read_json_settings
@@ -352,10 +353,16 @@ class _Run:
     def _create(self, chunk: Sequence[Row], shared: SharedVideoSettings | None, room: _Room) -> list[_RowOutcome]:
         """Create the chunk's valid rows (one create_tasks call) and answer each row's outcome."""
         group = self.upload.task_source_group_id
+        providers = ProviderPolicy.from_settings(self.ingestor.settings)
         first_row: dict[str, int] = {}
         specs: list[TaskCreate] = []
+        refused: dict[int, str] = {}
         for row in chunk:
             if row.task is None or row.task_id is None:
+                continue
+            refusal = providers.refusal(row.task.task_type.value, row.task.request_data_dict())
+            if refusal is not None:
+                refused[row.row] = refusal
                 continue
             if row.task_id in first_row:
                 continue  # the same id twice in one chunk: one DynamoDB transaction cannot write it twice
@@ -376,6 +383,10 @@ class _Run:
         for row in chunk:
             if row.task_id is None:
                 outcomes.append(_RowOutcome(row.row, "invalid", None, row.errors))
+                continue
+            if row.row in refused:
+                problem = {"field": "request_data.provider", "message": refused[row.row]}
+                outcomes.append(_RowOutcome(row.row, "invalid", row.task_id, [problem]))
                 continue
             ours = first_row[row.task_id] == row.row and (
                 row.task_id in created_ids or self._created_by_earlier_run(stored.get(row.task_id))

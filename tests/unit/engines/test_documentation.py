@@ -88,14 +88,75 @@ def test_markdown_headings_in_the_prompt_are_kept():
     assert run(story_prompt=prompt).summary["headings"] == ["Adding", "Taking away"]
 
 
-def test_instruction_prompt_gets_a_section_per_topic():
+FILLER = ("This section introduces", "Related topics", "This document introduced", "This document covers")
+
+
+def test_instruction_prompt_gets_an_outline_that_says_so():
     artifact = run(story_prompt=REFERENCE)
     document = artifact.file("document.md").body.decode()
+    notes = artifact.summary["notes"]
 
     assert document.startswith("# Basic Mathematics Concepts Including Addition and Subtraction\n")
+    assert headings(document) == ["Basic mathematics concepts", "Addition", "Subtraction"]
     assert artifact.summary["headings"] == ["Basic mathematics concepts", "Addition", "Subtraction"]
-    assert "## Contents" in document
-    assert "- [Addition](#addition)" in document
+    assert artifact.summary["outline"] is True
+    assert notes[0].startswith("Outline only: the prompt names 3 topics but gives no text about them")
+    assert "DocumentationProvider=bedrock" in notes[1]
+    assert "send the content itself as story_prompt" in notes[1]
+    assert "Outline only:" in document  # said in the document too
+    assert not [phrase for phrase in FILLER if phrase in document]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "title", "topics"),
+    [
+        ("Pythagoras and right triangles", "Pythagoras and right triangles", ["Pythagoras", "Right triangles"]),
+        (
+            "The water cycle: evaporation, condensation and rain.",
+            "The water cycle",
+            ["Evaporation", "Condensation", "Rain"],
+        ),
+        ("# Fractions\n- halves\n- quarters", "Fractions", ["Halves", "Quarters"]),
+        ("How to use the API", "How to use the API", []),
+    ],
+    ids=["title", "title-and-list", "heading-and-list", "title-only"],
+)
+def test_topic_only_prompt_gets_its_title_and_topics_and_nothing_invented(prompt, title, topics):
+    artifact = run(story_prompt=prompt)
+    document = artifact.file("document.md").body.decode()
+    body = [line for line in document.splitlines() if line and not line.startswith(("#", ">"))]
+
+    assert document.startswith(f"# {title}\n")
+    assert headings(document) == topics
+    assert body == []  # no sentence about a topic: only headings and the outline statement
+    assert artifact.summary["outline"] is True
+    assert artifact.summary["notes"][0].startswith("Outline only:")
+    assert not [phrase for phrase in FILLER if phrase in document]
+
+
+@pytest.mark.parametrize("prompt", ["x", "The the the and of a."], ids=["one-letter", "stopwords"])
+def test_prompt_that_names_nothing_is_a_permanent_error(prompt):
+    with pytest.raises(EngineError) as caught:
+        run(story_prompt=prompt)
+
+    assert caught.value.permanent is True
+    assert "only arranges text it is given" in str(caught.value)
+    assert "DocumentationProvider=bedrock" in str(caught.value)
+
+
+def test_prompt_with_text_is_documented_as_before_and_has_no_outline_notes():
+    artifact = run()
+
+    assert "notes" not in artifact.summary
+    assert "outline" not in artifact.summary
+    assert "Outline only" not in artifact.file("document.md").body.decode()
+
+
+def test_a_title_line_above_real_text_does_not_make_an_outline():
+    artifact = run(story_prompt="Pythagoras and right triangles\n\n" + PYTHAGORAS)
+
+    assert "outline" not in artifact.summary
+    assert artifact.summary["key_terms"] >= 5
 
 
 def test_prompt_text_cannot_inject_markdown():

@@ -206,24 +206,71 @@ def test_short_prompt_gives_as_many_questions_as_it_can_and_says_so():
     assert 1 <= produced < 20
     assert artifact.summary["requested_questions"] == 20
     assert artifact.summary["produced_questions"] == produced
-    assert "20 were requested" in artifact.summary["note"]
+    assert "note" not in artifact.summary
+    assert artifact.summary["notes"][0].startswith("The prompt has 2 sentences that can carry a question; 20 were")
 
 
-def test_full_quiz_has_no_shortfall_note():
-    assert "note" not in run(num_questions=5).summary
+def test_two_usable_sentences_asked_for_five_give_what_they_can_with_the_reasons():
+    prompt = (
+        "Right triangles\n\n"
+        "Pythagoras discovered a theorem about right triangles. Euclid wrote a famous book on geometry."
+    )
+
+    artifact = run(story_prompt=prompt, num_questions=5, difficulty="easy")
+    document = json.loads(artifact.primary_file.body)
+    notes = artifact.summary["notes"]
+
+    assert 1 <= len(document["questions"]) < 5
+    assert artifact.summary["produced_questions"] == len(document["questions"])
+    assert all(isinstance(note, str) and note.endswith(".") for note in notes)
+    assert "The prompt has 2 sentences that can carry a question; 5 were requested" in notes[0]
+    assert any("1 line of the prompt was not used" in note for note in notes)  # the title line
+    assert any("QuizProvider=bedrock" in note for note in notes)
+    assert all(q["source_sentence"] != "Right triangles" for q in document["questions"])
+
+
+def test_full_quiz_has_no_shortfall_notes():
+    summary = run(num_questions=5).summary
+
+    assert "notes" not in summary
+    assert "note" not in summary
+
+
+DEMO_TOPIC = "Pythagoras and right triangles"
+"""The welcome page's example: a topic, not content."""
+
+
+def test_a_topic_prompt_fails_and_says_to_send_the_content_or_configure_a_model():
+    with pytest.raises(EngineError) as caught:
+        run(story_prompt=DEMO_TOPIC, difficulty="easy")
+
+    message = str(caught.value)
+    assert caught.value.permanent is True
+    assert message.startswith("the built-in quiz engine only asks about sentences it is given")
+    assert "send the content itself as story_prompt" in message
+    assert "configure a model provider (e.g. QuizProvider=bedrock)" in message
 
 
 @pytest.mark.parametrize(
     "prompt",
-    ["Triangles.", "x", REFERENCE, "The the the and of a."],
-    ids=["one-word", "one-letter", "instruction-only", "stopwords"],
+    [
+        "Triangles.",
+        "x",
+        REFERENCE,
+        "The the the and of a.",
+        DEMO_TOPIC,
+        "Lesson 1: Pythagoras and right triangles.",
+        "# Right triangles\n- the hypotenuse\n- the legs\n- the right angle",
+    ],
+    ids=["one-word", "one-letter", "instruction-only", "stopwords", "topic", "titled-topic", "heading-and-list"],
 )
-def test_prompt_without_usable_content_is_a_permanent_error(prompt):
+def test_prompt_without_a_complete_sentence_is_a_permanent_error(prompt):
     with pytest.raises(EngineError) as caught:
         run(story_prompt=prompt)
 
     assert caught.value.permanent is True
-    assert "too little text" in str(caught.value)
+    assert "only asks about sentences it is given" in str(caught.value)
+    assert "QuizProvider=bedrock" in str(caught.value)
 
 
 @pytest.mark.parametrize(

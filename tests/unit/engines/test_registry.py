@@ -39,7 +39,8 @@ def test_every_task_type_has_a_builtin_engine():
 
 
 def test_lookup_by_plain_string():
-    assert isinstance(get_engine("video"), VideoEngine)
+    assert get_engine("video").task_type is TaskType.VIDEO
+    assert isinstance(default_registry().engine("video"), VideoEngine)
 
 
 def test_unknown_type_is_a_key_error_that_names_it_and_the_known_ones():
@@ -57,8 +58,8 @@ def test_register_replaces_the_engine_for_its_type_and_returns_the_old_one():
     previous = register(replacement)
 
     assert isinstance(previous, QuizEngine)
-    assert get_engine(TaskType.QUIZ) is replacement
-    assert isinstance(get_engine(TaskType.VIDEO), VideoEngine)
+    assert default_registry().engine(TaskType.QUIZ) is replacement
+    assert isinstance(default_registry().engine(TaskType.VIDEO), VideoEngine)
 
 
 def test_reset_restores_the_builtins():
@@ -66,7 +67,7 @@ def test_reset_restores_the_builtins():
 
     reset_engines()
 
-    assert isinstance(get_engine(TaskType.QUIZ), QuizEngine)
+    assert isinstance(default_registry().engine(TaskType.QUIZ), QuizEngine)
 
 
 def test_registry_instances_are_independent():
@@ -74,7 +75,7 @@ def test_registry_instances_are_independent():
     mine.register(ExternalQuizEngine())
 
     assert mine.task_types() == ["quiz"]
-    assert isinstance(get_engine("quiz"), QuizEngine)
+    assert isinstance(default_registry().engine("quiz"), QuizEngine)
     with pytest.raises(KeyError, match="registered: quiz"):
         mine.get(TaskType.VIDEO)
 
