@@ -5,9 +5,11 @@ the template's tables, queues (with their dead-letter queues), buckets and local
 mappings on it, gives this process the environment template.yaml gives the functions, creates a
 demo account's credentials (infra/welcome.py) and serves the same FastAPI app with uvicorn. Beside it run the
 template's other functions, as background workers: a poller per SQS event source mapping
-(infra/pollers.py: the processor on the four task queues, the dead-letter function on their DLQs)
-and the Schedule events (infra/schedule.py: the reconciler). Every function runs in this process;
-the moto server runs in a child process of its own (infra/moto_server.py).
+(infra/pollers.py: the processor on the four task queues, the dead-letter function on their DLQs),
+a poller per DynamoDB stream event source mapping (infra/stream_pollers.py: the counters function
+on the tasks table's stream) and the Schedule events (infra/schedule.py: the reconciler). Every
+function runs in this process; the moto server runs in a child process of its own
+(infra/moto_server.py).
 
 Environment:
   TASKAPI_PORT       port of the API (default 8000)
@@ -15,7 +17,8 @@ Environment:
   AWS_ENDPOINT_URL   use this AWS endpoint (moto, LocalStack, a real account) and start no moto server
   TASKAPI_LOCAL_SCHEDULE_SECONDS          run every Schedule event this often instead of its rate()
   TASKAPI_LOCAL_MAX_CONCURRENCY           invocations at once per SQS mapping, at most (default 2)
-  TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS  a failed record is delivered again after this (default 2)
+  TASKAPI_LOCAL_RETRY_VISIBILITY_SECONDS  a failed record (SQS) or batch (stream) is delivered again
+                                          after this (default 2)
   TASKAPI_LOCAL_FAULT_SQS_REFUSE_RATE     tests: SQS refuses this share of SendMessageBatch entries
   TASKAPI_LOCAL_FAULT_SEED                tests: seed of those refusals (default 0)
   TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES  tests: the first read of each uploaded file breaks
@@ -47,6 +50,7 @@ from infra.pollers import build_pollers, discover_mappings
 from infra.provision import provision
 from infra.runtime import function_specs
 from infra.schedule import build_schedules
+from infra.stream_pollers import build_stream_pollers, stream_event_mappings
 from infra.template import LocalNames, function_environment, load_template, resources
 from infra.welcome import DemoCredentials, banner, create_demo_credentials
 
@@ -114,7 +118,8 @@ class StackConfig:
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     """Invocations at once per SQS mapping, at most (and never more than its MaximumConcurrency)."""
     retry_visibility_seconds: int = DEFAULT_RETRY_VISIBILITY_SECONDS
-    """A failed SQS record is delivered again after this (AWS: the queue's VisibilityTimeout)."""
+    """A failed SQS record is delivered again after this (AWS: the queue's VisibilityTimeout), and
+    a failed stream batch too (AWS: at once, with backoff)."""
     sqs_refusal: SqsEntryRefusal | None = None
     """Fault injection (tests): SQS refuses a share of SendMessageBatch entries."""
     ingest_crash: IngestReadCrash | None = None
@@ -349,8 +354,9 @@ class LocalStack:
         return self.demo
 
     def _template_workers(self, template: dict[str, Any]) -> list[BackgroundWorker]:
-        """A poller per SQS event source mapping (as provisioning recorded them) and a runner per
-        Schedule event; their handlers are loaded from the template's CodeUri and Handler."""
+        """A poller per SQS event source mapping (as provisioning recorded them), one per DynamoDB
+        stream event source mapping and a runner per Schedule event; their handlers are loaded from
+        the template's CodeUri and Handler."""
         from botocore.config import Config
 
         session = boto3.session.Session()
@@ -370,6 +376,20 @@ class LocalStack:
                 retry_visibility_seconds=self.config.retry_visibility_seconds,
             )
             schedules = build_schedules(template, self.names, specs, self.config.schedule_seconds)
+            stream_pollers = build_stream_pollers(
+                stream_event_mappings(template, self.names),
+                specs,
+                self.names,
+                dynamodb=session.client("dynamodb", config=config),
+                # Account-based endpoints (<account>.streams-ddb...) are unknown to moto; with an
+                # endpoint URL they are not used anyway.
+                streams=session.client(
+                    "dynamodbstreams", config=config.merge(Config(account_id_endpoint_mode="disabled"))
+                ),
+                sqs=sqs,
+                ssm=ssm,
+                retry_delay_seconds=self.config.retry_visibility_seconds,
+            )
         except ValueError as exc:
             raise StackError(f"cannot run the template's functions locally: {exc}") from exc
         by_function: dict[str, list[str]] = {}
@@ -381,6 +401,11 @@ class LocalStack:
             f"Processing: {function} polls {', '.join(events)} (SQS event source mappings, batch item failures"
             f" retried after {self.config.retry_visibility_seconds} s)"
             for function, events in by_function.items()
+        ]
+        self.processing_summary += [
+            f"Stream: {mapping.function} reads {mapping.table_name}'s stream ({mapping.event_name}, batches of up"
+            f" to {mapping.batch_size}, a failed batch delivered again from its first record)"
+            for mapping in (poller.mapping for poller in stream_pollers)
         ]
         self.processing_summary += [
             f"Schedule: {runner.schedule.function} every {runner.schedule.period_seconds:g} s"
@@ -397,7 +422,7 @@ class LocalStack:
             self.processing_summary.append(
                 f"Fault injection: the first read of each uploaded file breaks after {crash.after_bytes} bytes"
             )
-        return [*pollers, *schedules]
+        return [*pollers, *stream_pollers, *schedules]
 
     def serve(self) -> None:
         """Serve the API on the socket start() bound, until SIGINT or SIGTERM."""

@@ -6,15 +6,19 @@ pyproject.toml pins); apply() refuses any other.
    its TransactWriteItems makes a snapshot of each table it touches, applies the items one by one
    and, when any condition fails, puts the snapshot back — dropping every write other threads
    made meanwhile (a worker's claim, progress or completion). DynamoDB itself isolates
-   transactions from other writes, so DynamoDBIsolation serves DynamoDB requests one at a time.
+   transactions from other writes, so DynamoDBIsolation serves DynamoDB requests one at a time,
+   and DynamoDB Streams requests with them (a stream is never read halfway through a transaction).
    Other services (SQS long polls, S3) stay concurrent. It wraps the server's WSGI app and changes
    nothing in moto, so every moto server of ours has it, a test's on a thread included.
 2. Transactions roll back the items they touch, not a copy of the table. moto 5.2 deep-copies
    the whole table once per *item* of a TransactWriteItems call (100 full copies of a growing
    table for a bulk create of 100) to put the copy back if the call fails. Here the items the
    call names (at most 100) are copied first and put back as they were if it fails, whatever the
-   failure; the table is not copied. Should an item's key not be readable beforehand, the call
-   falls back to one copy of each table it touches (not one per item).
+   failure; the table is not copied. The records the call added to a table's stream are taken
+   back too (moto writes them item by item, before it knows whether the call succeeds: a failed
+   insert would otherwise leave INSERT records of items that never existed). Should an item's key
+   not be readable beforehand, the call falls back to one copy of each table it touches (not one
+   per item).
 3. SQS without a scan per message sent. moto 5.2's SendMessage builds every attribute of the queue
    to read one (ContentBasedDeduplication), and three of them count the waiting messages, so
    sending to a queue holding n messages costs O(n) and filling it O(n^2): 5,000 queued tasks
@@ -26,8 +30,11 @@ pyproject.toml pins); apply() refuses any other.
    ReceiveMessage checks every message in the queue.
 4. moto finds the service of each request by listing its own package directory (a listdir and
    ~150 isdir calls per request); the listing is made once.
+5. DynamoDB Streams keeps the newest shard iterators only. moto keeps every iterator it hands out
+   (GetShardIterator and each GetRecords make one) for good; the local stack's stream poller asks
+   for a few a second. The newest SHARD_ITERATORS_KEPT are kept (DynamoDB's expire after 15 min).
 
-2-4 replace moto's own functions, for the whole process and for good: apply() is called only by a
+2-5 replace moto's own functions, for the whole process and for good: apply() is called only by a
 process that exists to serve moto (`python -m infra.moto_server`, the local stack's child), never
 on import and never in a test's process, whose moto (mock_aws) stays moto's own. None changes an
 answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets none of them."""
@@ -51,9 +58,11 @@ CORRECTIONS = (
     "SQS without a scan per message (SQSBackend.send_message and"
     " .is_message_valid_based_on_retention_period, Queue.attributes, Message.visible and .delayed)",
     "the service listing made once (moto.backends.list_of_moto_modules)",
+    "DynamoDB Streams keeps the newest shard iterators (DynamoDBStreamsBackend.__init__)",
 )
 
-_DYNAMODB_TARGET_PREFIX = "DynamoDB_"
+_DYNAMODB_TARGET_PREFIXES = ("DynamoDB_", "DynamoDBStreams_")
+SHARD_ITERATORS_KEPT = 10_000
 _MARK = "_taskapi_local"
 _snapshots = threading.local()
 _sending = threading.local()
@@ -78,7 +87,7 @@ def check_moto_version() -> None:
 
 
 def apply() -> None:
-    """Corrections 2-4 on this process's moto, for good (see the module's docstring: only in a
+    """Corrections 2-5 on this process's moto, for good (see the module's docstring: only in a
     process that serves moto). Idempotent. Raises MotoCorrectionError, before changing anything,
     when the installed moto is another version; and when something a correction replaces is
     missing."""
@@ -86,6 +95,7 @@ def apply() -> None:
     _patch_transaction_snapshots()
     _patch_sqs_scans()
     _patch_module_listing()
+    _patch_shard_iterators()
 
 
 def _require(condition: bool, what: str) -> None:
@@ -102,14 +112,15 @@ def _mark(function: Any) -> None:
 
 
 class DynamoDBIsolation:
-    """WSGI middleware: DynamoDB requests (X-Amz-Target DynamoDB_*) one at a time (correction 1)."""
+    """WSGI middleware: DynamoDB and DynamoDB Streams requests (X-Amz-Target DynamoDB_*,
+    DynamoDBStreams_*) one at a time (correction 1)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET_PREFIX):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET_PREFIXES):
             return self._app(environ, start_response)
         with self._lock:
             # The body is produced while the lock is held: moto computes it in the call anyway.
@@ -178,6 +189,12 @@ def _undo(entries: list[UndoEntry]) -> None:
             table.items[hash_value][range_value] = before
 
 
+def _stream_lengths(entries: list[UndoEntry]) -> list[tuple[Any, int]]:
+    """(stream shard, records it holds) of every table the entries name that has a stream."""
+    shards = {id(table): table.stream_shard for table, *_ in entries if getattr(table, "stream_shard", None)}
+    return [(shard, len(shard.items)) for shard in shards.values()]
+
+
 def _patch_transaction_snapshots() -> None:
     """Correction 2."""
     import moto.dynamodb.models as dynamodb_models
@@ -195,12 +212,15 @@ def _patch_transaction_snapshots() -> None:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         entries = _undo_log(self, transact_items)
+        streams = _stream_lengths(entries or [])
         _snapshots.copies = {} if entries is None else _LIVE
         try:
             original(self, transact_items)
         except BaseException:
             if entries is not None:
                 _undo(entries)
+                for shard, length in streams:
+                    del shard.items[length:]  # the records of writes that did not happen
             raise
         finally:
             del _snapshots.copies
@@ -288,3 +308,29 @@ def _patch_module_listing() -> None:
 
     _mark(list_of_moto_modules)
     backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
+class _NewestShardIterators(dict[str, Any]):
+    """A dict of shard iterators that forgets the oldest beyond SHARD_ITERATORS_KEPT."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > SHARD_ITERATORS_KEPT:
+            del self[next(iter(self))]
+
+
+def _patch_shard_iterators() -> None:
+    """Correction 5."""
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    original_init = DynamoDBStreamsBackend.__init__
+    if _marked(original_init):
+        return
+
+    def __init__(self: Any, region_name: str, account_id: str) -> None:  # noqa: N807 - replaces moto's __init__
+        original_init(self, region_name, account_id)
+        _require(isinstance(getattr(self, "shard_iterators", None), dict), "DynamoDBStreamsBackend.shard_iterators")
+        self.shard_iterators = _NewestShardIterators(self.shard_iterators)
+
+    _mark(__init__)
+    DynamoDBStreamsBackend.__init__ = __init__  # type: ignore[method-assign]

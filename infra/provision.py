@@ -1,7 +1,7 @@
 """Create the template's resources on moto (or any AWS endpoint): the same code builds the
 local stack and the test fixtures, so the schema exists once, in template.yaml.
 
-Tables (with their indexes), queues (with redrive policies), buckets (with their notifications to
+Tables (with their indexes and streams), queues (with redrive policies), buckets (with their notifications to
 queues), API Gateway usage plans (name, throttle and quota; without API stages, as the local stack
 has no REST API), and — because the local stack has no Lambda service — one SSM parameter per SQS
 event source mapping, which the local pollers and the queue restart/pause controls share."""
@@ -31,6 +31,9 @@ def table_definitions(template: dict[str, Any], names: LocalNames) -> dict[str, 
             args["ProvisionedThroughput"] = props["ProvisionedThroughput"]
         if props.get("SSESpecification", {}).get("SSEEnabled"):
             args["SSESpecification"] = {"Enabled": True}
+        if "StreamSpecification" in props:
+            view = props["StreamSpecification"]["StreamViewType"]
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
         definitions[logical_id] = args
     return definitions
 
@@ -180,6 +183,16 @@ def _queue_targets(configuration: dict[str, Any]) -> set[tuple[str, tuple[str, .
     }
 
 
+def _enable_stream(dynamodb: Any, args: dict[str, Any]) -> None:
+    """A table that existed before its stream was declared (an external endpoint) gets it."""
+    wanted = args.get("StreamSpecification")
+    if not wanted:
+        return
+    current = dynamodb.describe_table(TableName=args["TableName"])["Table"].get("StreamSpecification", {})
+    if not current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=args["TableName"], StreamSpecification=wanted)
+
+
 def provision(session: Any, names: LocalNames | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
     """Create what the template declares, keeping what exists (a paused mapping stays paused).
     Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name, usage plan id)."""
@@ -194,6 +207,7 @@ def provision(session: Any, names: LocalNames | None = None, template: dict[str,
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise
+            _enable_stream(dynamodb, args)
         dynamodb.get_waiter("table_exists").wait(TableName=args["TableName"], WaiterConfig={"Delay": 1})
         refs[logical_id] = args["TableName"]
 

@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from taskapi import wiring
 from taskapi.auth.api_keys import InMemoryApiKeyStore, generate_key
 from taskapi.auth.principal import Role
+from taskapi.counting.memory import InMemoryCounterStore
+from taskapi.counting.store import CounterStore
 from taskapi.engines import get_engine
 from taskapi.http import deps
+from taskapi.http.deps import RepositoryDep
 from taskapi.models.domain import utc_now
 from taskapi.queueing.control import InMemoryProcessingControl
 from taskapi.queueing.queues import InMemoryTaskQueue
@@ -45,6 +48,24 @@ class Fakes:
     control: InMemoryProcessingControl = field(default_factory=InMemoryProcessingControl)
     uploads: InMemoryUploadStore = field(default_factory=InMemoryUploadStore)
     upload_files: InMemoryUploadFiles = field(default_factory=InMemoryUploadFiles)
+    counters: InMemoryCounterStore | None = None
+    """The app's counters. By default they follow `repo` (derived from its tasks at every read, as
+    the stream consumer leaves them once caught up); a test may set counter items by hand instead
+    (InMemoryCounterStore() and put)."""
+
+    def __post_init__(self) -> None:
+        if self.counters is None:
+            self.counters = InMemoryCounterStore(tasks=self.repo.all_tasks)
+
+    def counters_for(self, repository: RepositoryDep) -> CounterStore:
+        """The counter store of a request: `counters`, or, where a test put another repository in
+        the app, counters that follow that one (none for a repository that is not in memory)."""
+        assert self.counters is not None
+        if repository is self.repo or not self.counters.follows:
+            return self.counters
+        if isinstance(repository, InMemoryTaskRepository):
+            return InMemoryCounterStore(tasks=repository.all_tasks)
+        return InMemoryCounterStore()
 
     def install(self, app: FastAPI) -> FastAPI:
         app.dependency_overrides[deps.get_repository] = lambda: self.repo
@@ -52,6 +73,7 @@ class Fakes:
         app.dependency_overrides[deps.get_queue] = lambda: self.queue
         app.dependency_overrides[deps.get_results] = lambda: self.results
         app.dependency_overrides[deps.get_processing_control] = lambda: self.control
+        app.dependency_overrides[deps.get_counter_store] = self.counters_for
         app.dependency_overrides[wiring.get_upload_store] = lambda: self.uploads
         app.dependency_overrides[wiring.get_upload_files] = lambda: self.upload_files
         return app
@@ -68,6 +90,9 @@ class Fakes:
             "results": self.results,
             "engine_for": get_engine,
             "retry_delay_seconds": 0,
+            # Every report written, so a test's racing write lands at a fence; the throttle's tests
+            # set an interval and move a ticker of their own.
+            "progress_interval_seconds": 0,
         }
         values.update(overrides)
         return Processor(**values)

@@ -1,6 +1,7 @@
 """SQS (one queue per priority) -> the processor: each record is one task message. Records that
 raise are reported as batch item failures, so only they are delivered again."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -15,10 +16,17 @@ from taskapi.wiring import get_processor
 batch = BatchProcessor(event_type=EventType.SQS)
 
 
+def sent_at(record: SQSRecord) -> datetime | None:
+    """When SQS took the message: one that comes before its task's insert is sent again for a
+    while after that, not forever."""
+    millis = record.attributes.get("SentTimestamp")
+    return None if not millis else datetime.fromtimestamp(int(millis) / 1000, UTC)
+
+
 def handle_record(record: SQSRecord, processor: Processor | None = None) -> str:
     message = TaskMessage.parse(record.body)  # a poison message raises: it fails alone, then dead-letters
     logger.append_keys(account_id=message.account_id, task_id=message.task_id, attempt=message.attempt)
-    outcome = (processor or get_processor()).process(message)
+    outcome = (processor or get_processor()).process(message, sent_at=sent_at(record))
     logger.info("message processed", extra={"outcome": outcome.value})
     return outcome.value
 

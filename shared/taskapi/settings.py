@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     environment: Literal["local", "aws"] = "local"
     tasks_table: str = "taskapi-local-TasksTable"
     api_keys_table: str = "taskapi-local-ApiKeysTable"
+    counters_table: str = "taskapi-local-CountersTable"
+    """Counts of tasks per account, group and source by status, kept from the tasks table's stream."""
     root_path: str = ""
 
     # Queues: one per priority, each with a dead-letter queue (template.yaml sets the URLs).
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     retry_delay_seconds: int = Field(default=30, ge=0, le=900)
     """Delay before an engine failure's next try: this many seconds times the tries so far."""
+    progress_interval_seconds: float = Field(default=5, ge=0, le=900)
+    """At most one progress write per this many seconds of a run (each write costs DynamoDB write
+    units; completion is always written, and a cancel stops the run at its next write)."""
     reconcile_pending_after_seconds: int = Field(default=120, ge=0)
     """A PENDING task with request_data this old is enqueued by the reconciler."""
     requeue_queued_after_seconds: int = Field(default=900, ge=0)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from taskapi import aws
 from taskapi.auth.api_keys import ApiKeyStore, DynamoApiKeyStore
 from taskapi.auth.gateway import ApiGatewayUsagePlans, UsagePlanGateway
+from taskapi.counting.apply import DynamoCounterWriter
+from taskapi.counting.store import CounterStore, DynamoCounterStore
 from taskapi.queueing.control import LambdaProcessingControl, LocalProcessingControl, ProcessingControl
 from taskapi.queueing.queues import SqsTaskQueue, TaskQueue
 from taskapi.results import ResultStore, S3ResultStore
@@ -32,6 +34,18 @@ def get_repository() -> TaskRepository:
 @lru_cache(maxsize=1)
 def get_key_store() -> ApiKeyStore:
     return DynamoApiKeyStore(aws.client("dynamodb"), get_settings().api_keys_table)
+
+
+@lru_cache(maxsize=1)
+def get_counter_store() -> CounterStore:
+    """The counters of tasks by status (per account, group and source), read by the API."""
+    return DynamoCounterStore(aws.client("dynamodb"), get_settings().counters_table)
+
+
+@lru_cache(maxsize=1)
+def get_counter_writer() -> DynamoCounterWriter:
+    """The stream consumer's side of the counters (functions/counters)."""
+    return DynamoCounterWriter(aws.client("dynamodb"), get_settings().counters_table)
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +87,7 @@ def get_processor() -> Processor:
         results=get_results(),
         engine_for=get_engine,
         retry_delay_seconds=get_settings().retry_delay_seconds,
+        progress_interval_seconds=get_settings().progress_interval_seconds,
     )
 
 
@@ -98,6 +113,7 @@ def get_ingestor() -> Ingestor:
         queue=get_queue(),
         key_store=get_key_store(),
         settings=get_settings(),
+        counters=get_counter_store(),
     )
 
 
@@ -106,6 +122,8 @@ def reset() -> None:
     for factory in (
         get_repository,
         get_key_store,
+        get_counter_store,
+        get_counter_writer,
         get_usage_plans,
         get_queue,
         get_results,

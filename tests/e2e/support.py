@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import httpx
@@ -40,7 +40,13 @@ REQUEST_DATA: dict[str, dict[str, Any]] = {
     "animated_lesson": {"story_prompt": PROMPT},
 }
 
+COUNTER_SECONDS = 30
+"""How long counts may lag the tasks on a busy stack: /api/tasks/count/total, the first list page's
+`total`, a tenant's queue status and the unfinished-task ceiling are read from counters that the
+stream consumer keeps (on the local stack a poller reads the table's stream every half second)."""
+
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+T = TypeVar("T")
 
 
 def task_body(task_id: str, task_type: str = "quiz", priority: str = "normal", **extra: Any) -> dict[str, Any]:
@@ -108,6 +114,55 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def eventually(fetch: Callable[[], T], expected: T, timeout: float = COUNTER_SECONDS, what: str = "the figures") -> T:
+    """Poll until fetch() answers exactly `expected` (figures read from the counters catch up with
+    the tasks within seconds); fail with the last answer. Only when is relaxed, never what."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if value == expected:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: {value!r} after {timeout} s, expected {expected!r}")
+        time.sleep(0.25)
+
+
+def count(client: httpx.Client, headers: dict[str, str], **params: str) -> int:
+    """GET /api/tasks/count/total with these filters."""
+    response = client.get("/api/tasks/count/total", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return int(response.json()["total"])
+
+
+def listed_ids(client: httpx.Client, headers: dict[str, str], **params: str) -> list[str]:
+    """The ids of every task GET /api/tasks lists with these filters (pages of 1000, newest first)."""
+    ids: list[str] = []
+    query: dict[str, Any] = {**params, "limit": 1000}
+    while True:
+        response = client.get("/api/tasks", headers=headers, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [task["task_id"] for task in page["tasks"]]
+        if not page.get("next_token"):
+            return ids
+        query["next_token"] = page["next_token"]
+
+
+def settled_count(
+    client: httpx.Client, headers: dict[str, str], timeout: float = COUNTER_SECONDS, **params: str
+) -> int:
+    """/api/tasks/count/total with these filters once it equals the number of tasks listed with
+    them (both read again on each try: the counters lag the tasks by seconds); fail if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counted, listed = count(client, headers, **params), len(listed_ids(client, headers, **params))
+        if counted == listed:
+            return counted
+        if time.monotonic() > deadline:
+            raise AssertionError(f"count/total {params} is {counted} after {timeout} s; {listed} tasks are listed")
+        time.sleep(0.25)
 
 
 def messages(task: dict[str, Any]) -> list[str]:

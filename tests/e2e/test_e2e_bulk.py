@@ -20,6 +20,7 @@ from tests.e2e.support import (
     messages,
     processing_paused,
     result_file,
+    settled_count,
     wait_for_status,
 )
 from tests.support.media import probe_mp4
@@ -219,7 +220,7 @@ def test_auth_examples_bodies_are_rejected_naming_request_data_story_prompt(
         headers = {"Authorization": f"Bearer {stack.bearer_token}", "X-Account-ID": stack.account_id}
     else:
         headers = {"X-API-Key": stack.api_key}
-    before = _count(client, headers)
+    before = settled_count(client, headers)
 
     response = client.post("/api/tasks/bulk", headers=headers, json=AUTH_EXAMPLE_BODY)
 
@@ -229,7 +230,7 @@ def test_auth_examples_bodies_are_rejected_naming_request_data_story_prompt(
     assert ("request_data", "story_prompt") in missing
     assert ("request_data", "segments") in missing
     assert all(p["loc"][:3] == ["body", "tasks", 0] for p in problems)
-    assert _count(client, headers) == before  # a rejected bulk request writes nothing
+    assert settled_count(client, headers) == before  # a rejected bulk request writes nothing
 
 
 def test_posting_an_existing_task_id_again_answers_the_stored_task_unchanged(
@@ -270,13 +271,13 @@ def test_posting_an_existing_task_id_again_answers_the_stored_task_unchanged(
 def test_more_than_100_tasks_is_413_and_writes_nothing(client: httpx.Client, as_account: Callable) -> None:
     headers = as_account("limits")
     tasks = [_quiz(f"over_{index:03d}") for index in range(101)]
-    before = _count(client, headers)
+    before = settled_count(client, headers)
 
     response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": tasks})
 
     assert response.status_code == 413
     assert response.json() == {"detail": "Cannot create more than 100 tasks at once"}
-    assert _count(client, headers) == before
+    assert settled_count(client, headers) == before
     assert _count(client, headers, task_ids=",".join(t["task_id"] for t in tasks[:100])) == 0
 
 

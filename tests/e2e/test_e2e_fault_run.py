@@ -18,7 +18,9 @@ import pytest
 from tests.e2e.support import (
     CliRunner,
     aws_client,
+    count,
     create,
+    eventually,
     get_tasks,
     messages,
     processing_paused,
@@ -102,7 +104,9 @@ def test_process_pending_queues_refused_tasks_and_reports_those_refused_again(
         for task in refused:
             assert messages(task)[-1].startswith(REFUSED_NOTE)
 
-        # When process-pending runs (well before the reconciler would consider them)
+        # When process-pending runs (well before the reconciler would consider them), once the
+        # account's counters (which answer its total_pending, seconds behind the tasks) have caught up
+        eventually(lambda: count(faulty_client, headers, status="PENDING"), len(refused), what="PENDING count")
         response = faulty_client.post("/api/tasks/queue/process-pending", headers=headers)
 
         # Then each PENDING task was queued, or refused again and reported
@@ -184,5 +188,9 @@ def test_a_full_run_of_1000_tasks_with_refusals_completes_every_task_exactly_onc
     # and nothing is left on the queues or dead-lettered.
     overall = queue_status(faulty_client, {"X-API-Key": faulty.operator_key})["overall_queue_status"]
     assert overall["dead_letter_total"] == 0
-    assert queue_status(faulty_client, headers)["account_task_counts"] == {"pending": 0, "queued": 0, "processing": 0}
+    eventually(
+        lambda: queue_status(faulty_client, headers)["account_task_counts"],
+        {"pending": 0, "queued": 0, "processing": 0},
+        what="the account's task counts",
+    )
     print(f"\nfull run: {FULL_RUN_TASKS} tasks, {len(refused)} refused at creation, all COMPLETED in {elapsed:.1f} s")

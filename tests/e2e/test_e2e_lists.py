@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.support import REQUEST_DATA, wait_for_status
+from tests.e2e.support import REQUEST_DATA, count, eventually, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +62,12 @@ def headers(client: httpx.Client, as_account: Callable[[str], dict[str, str]]) -
     for row in CATALOG:
         response = client.post("/api/tasks/bulk", headers=headers, json={"tasks": [_task_body(row)]})
         assert response.status_code == 200, response.text
-    # The stack processes them; the status filters below are checked once all are COMPLETED.
+    # The stack processes them; the status filters below are checked once all are COMPLETED,
     wait_for_status(client, headers, _ids(CATALOG))
+    # and the counts once the counters (kept from the table's stream, seconds behind) agree with them.
+    for params, predicate in SPEC_QUERIES:
+        count_params = {k: v for k, v in params.items() if k not in ("limit", "skip")}
+        eventually(partial(count, client, headers, **count_params), len(_expected(predicate)), what=str(params))
     return headers
 
 

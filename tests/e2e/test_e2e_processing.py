@@ -18,6 +18,7 @@ from tests.e2e.support import (
     CliRunner,
     cli_ok,
     create,
+    eventually,
     get_tasks,
     messages,
     queue_status,
@@ -187,6 +188,14 @@ def test_paused_by_the_cli_tasks_stay_queued_and_restart_over_http_processes_the
         time.sleep(2 * PAUSE_SETTLE_SECONDS)
         still = get_tasks(client, headers, ["paused_1", "paused_2"])
         assert [still[t["task_id"]] for t in created] == created
+
+        # (the account's figures come from its counters, which catch up with the tasks in seconds)
+        def queued_figures() -> tuple[int, bool, bool]:
+            answer = queue_status(client, headers)
+            by_priority = answer["overall_queue_status"]["by_priority"]
+            return answer["account_task_counts"]["queued"], by_priority["urgent"] >= 1, by_priority["low"] >= 1
+
+        eventually(queued_figures, (2, True, True), what="the account's queued figures")
         status = queue_status(client, headers)
         assert status["account_task_counts"]["queued"] == 2
         assert set(status["queued_task_ids"]) == {"paused_1", "paused_2"}

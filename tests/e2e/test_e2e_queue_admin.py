@@ -12,7 +12,9 @@ import pytest
 from tests.e2e.support import (
     SESSION_REQUEUE_AFTER_SECONDS,
     CliRunner,
+    count,
     create,
+    eventually,
     messages,
     processing_paused,
     queue_status,
@@ -38,6 +40,8 @@ def test_process_pending_skips_tasks_without_request_data(
 ) -> None:
     headers = key_for("admin_pending")
     create(client, headers, {"task_id": "stored_only", "task_type": "documentation"})
+    # (its total_pending is the account's counter, seconds behind the tasks)
+    eventually(lambda: count(client, headers, status="PENDING"), 1, what="PENDING count")
 
     response = client.post("/api/tasks/queue/process-pending", headers=headers)
 
@@ -65,6 +69,7 @@ def test_requeue_pending_resends_queued_tasks_presumed_lost_and_each_completes_o
         # Given QUEUED tasks older than the stack's requeue threshold (its message "lost")
         create(client, headers, task_body("requeue_1", "quiz"), task_body("requeue_2", "animated_lesson", "high"))
         time.sleep(SESSION_REQUEUE_AFTER_SECONDS + 0.5)
+        eventually(lambda: count(client, headers, status="PENDING"), 1, what="PENDING count")
 
         # When requeue-pending runs
         response = client.post("/api/tasks/requeue-pending", headers=headers)

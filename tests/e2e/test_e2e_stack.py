@@ -97,6 +97,7 @@ def test_the_banner_says_what_processes_tasks(stack: Any) -> None:
     assert "Processing: ProcessorFunction polls High x2, Low x2, Normal x2, Urgent x2" in banner
     assert "Processing: DeadLetterFunction polls HighDeadLetters x2" in banner
     assert f"Schedule: ReconcilerFunction every {SESSION_SCHEDULE_SECONDS} s (template: rate(1 minute))" in banner
+    assert "Stream: CountersFunction reads taskapi-local-TasksTable's stream (TaskChanges, batches of up to" in banner
     assert "taskapi queue pause / resume" in banner
     assert "Fault injection" not in banner
 

@@ -401,6 +401,41 @@ def test_transactions_on_the_embedded_moto_roll_back_only_their_own_items(moto_e
     assert "Item" not in dynamodb.get_item(TableName=table, Key={**key, "task_id": {"S": "new"}})
 
 
+def test_a_failed_transaction_on_the_embedded_moto_leaves_nothing_in_the_tables_stream(moto_endpoint: str) -> None:
+    """moto writes a stream record per item as it applies a transaction; when the transaction then
+    fails, the records of writes that never happened are taken back (the stream consumer would
+    count them), and the stream is served through the server like DynamoDB's."""
+    # Given the tasks table (with its stream) holding one item
+    refs = provision(boto3.Session())
+    dynamodb = boto3.client("dynamodb")
+    table = refs["TasksTable"]
+    dynamodb.put_item(TableName=table, Item={"account_id": {"S": "a"}, "task_id": {"S": "kept"}})
+    new = {"Put": {"TableName": table, "Item": {"account_id": {"S": "a"}, "task_id": {"S": "new"}}}}
+    refused = {
+        "Put": {
+            "TableName": table,
+            "Item": {"account_id": {"S": "a"}, "task_id": {"S": "kept"}},
+            "ConditionExpression": "attribute_not_exists(task_id)",
+        }
+    }
+
+    # When a transaction inserting a new item fails on its second item, then succeeds without it
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[new, refused])
+    dynamodb.transact_write_items(TransactItems=[new])
+
+    # Then the stream holds the first put and the successful insert, once
+    streams = boto3.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["task_id"]["S"]) for r in records] == [
+        ("INSERT", "kept"),
+        ("INSERT", "new"),
+    ]
+
+
 @pytest.mark.parametrize("failure", ["condition", "validation"])
 def test_a_failed_transaction_on_the_embedded_moto_undoes_updates_deletes_and_puts_in_two_tables(
     moto_endpoint: str, failure: str

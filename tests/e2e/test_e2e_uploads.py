@@ -54,6 +54,7 @@ from tests.e2e.support import (
     group_tasks,
     messages,
     processing_paused,
+    settled_count,
     task_body,
     wait_until,
 )
@@ -336,7 +337,7 @@ def test_a_file_of_the_wrong_type_fails_the_upload_with_a_clear_error(
     assert final["error"] == error
     assert (final["rows"], final["created"]) == (0, 0)
     assert report_of(final) == []
-    assert count(client, headers) == 0
+    assert settled_count(client, headers) == 0
 
 
 def taskapi(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -408,7 +409,7 @@ def test_taskapi_submit_sends_a_file_through_an_upload_and_prints_the_summary(
     final = get_upload(client, headers, upload_id)
     assert (final["status"], final["rows"], final["created"], final["invalid"]) == ("COMPLETED", 24, 23, 1)
     assert (final["format"], final["filename"]) == ("csv", "course.csv")
-    assert count(client, headers, task_source_group_id="e2e-cli") == 23
+    assert settled_count(client, headers, task_source_group_id="e2e-cli") == 23
 
 
 # ------------------------------------------------------------------ the session stack's uploads
@@ -470,8 +471,8 @@ def test_an_upload_reports_every_row_and_queues_the_valid_ones(
     assert max(line["row"] for line in report if line["status"] == "invalid") > 100, "rows after a bad one go on"
     # and the tasks exist in the upload's group, each once
     task_ids = {line["task_id"] for line in report if line["task_id"]}
-    assert count(client, upload.headers, task_source_group_id=upload.group) == len(task_ids)
-    assert count(client, upload.headers) == len(task_ids), "nothing outside the group"
+    assert settled_count(client, upload.headers, task_source_group_id=upload.group) == len(task_ids)
+    assert settled_count(client, upload.headers) == len(task_ids), "nothing outside the group"
 
 
 # ------------------------------------------------------------------ a stack with the ingest fault
@@ -608,8 +609,8 @@ def test_an_ingest_crash_halfway_redelivered_creates_nothing_twice(
     # every task exists once: the group holds the report's tasks and nothing else
     task_ids = {line["task_id"] for line in report if line["task_id"]}
     assert len(task_ids) == counts["created"] + len(upload.pre_existing)
-    assert count(ingest_client, headers, task_source_group_id="crash-run") == len(task_ids)
-    assert count(ingest_client, headers) == len(task_ids)
+    assert settled_count(ingest_client, headers, task_source_group_id="crash-run") == len(task_ids)
+    assert settled_count(ingest_client, headers) == len(task_ids)
     # and the break came halfway: the first chunk's tasks were created before it, the rest after
     tasks = get_tasks(ingest_client, headers, sorted(task_ids))
     crashed_at = log_time(crash["timestamp"])
@@ -640,7 +641,7 @@ def test_an_oversized_file_fails_the_upload_and_the_cli_refuses_to_send_it(
     assert final["status"] == "FAILED", final
     assert final["error"] == f"The file is {len(data)} bytes; an upload may be at most {MAX_BYTES} bytes"
     assert (final["rows"], final["created"]) == (0, 0)
-    assert count(ingest_client, headers) == 0
+    assert settled_count(ingest_client, headers) == 0
 
     # and `taskapi submit` refuses such a file before sending it
     path = tmp_path / "big.jsonl"
@@ -656,7 +657,7 @@ def test_an_oversized_file_fails_the_upload_and_the_cli_refuses_to_send_it(
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"big.jsonl is {len(data)} bytes; an upload takes at most {MAX_BYTES}" in result.stderr
-    assert count(ingest_client, headers) == 0
+    assert settled_count(ingest_client, headers) == 0
 
 
 def test_the_ingest_crash_fault_breaks_only_the_first_read_of_an_uploaded_file() -> None:

@@ -84,3 +84,18 @@ def calls(dynamodb):
     dynamodb.meta.events.register("before-call.dynamodb.*", before)
     dynamodb.meta.events.register("after-call.dynamodb.Query", after)
     return made
+
+
+@pytest.fixture
+def catch_up_counters(aws_env, dynamodb):
+    """Apply the tasks table's stream so far to the counters, as the stream consumer would (a
+    redelivery is counted once: the chunks applied before are skipped by their markers)."""
+    from taskapi.counting.apply import DynamoCounterWriter
+    from tests.integration.counting.support import changes, stream_records
+
+    writer = DynamoCounterWriter(dynamodb, aws_env["CountersTable"])
+
+    def catch_up():
+        return writer.apply(changes(stream_records(dynamodb, aws_env["TasksTable"])))
+
+    return catch_up

@@ -16,7 +16,7 @@ def api(aws_env):
     return TestClient(create_app(), raise_server_exceptions=False)
 
 
-def test_create_list_count_and_get_through_the_real_stack(api, key_store):
+def test_create_list_count_and_get_through_the_real_stack(api, key_store, catch_up_counters):
     key, record = generate_key("acct_a")
     key_store.put(record)
     headers = {"X-API-Key": key}
@@ -30,6 +30,8 @@ def test_create_list_count_and_get_through_the_real_stack(api, key_store):
     assert created.status_code == 200, created.text
     tasks = created.json()
     assert tasks[0]["request_data"]["logo_url"] == "https://example.com/logo.png"
+    # The counts come from the counters: the stream consumer applies the tasks table's stream.
+    catch_up_counters()
 
     listed = api.get("/api/tasks", headers=headers, params={"task_source_group_id": "batch_456", "limit": 1}).json()
     assert listed["total"] == 2
@@ -46,6 +48,8 @@ def test_create_list_count_and_get_through_the_real_stack(api, key_store):
     assert api.get("/api/tasks/count/total", headers=headers, params={"task_source_ids": "course_123"}).json() == {
         "total": 2
     }
+    assert api.get("/api/tasks/count/total", headers=headers, params={"status": "QUEUED"}).json() == {"total": 3}
+    assert api.get("/api/tasks", headers=headers, params={"limit": 1}).json()["total"] == 3
     assert api.get("/api/tasks/task_001", headers=headers).json() == tasks[0]
 
     again = api.post("/api/tasks/bulk", headers=headers, json=factories.bulk(factories.quiz("task_001")))

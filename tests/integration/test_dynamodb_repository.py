@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from infra.template import load_template
 from taskapi.models.domain import Task, TaskEvent, TaskStatus
 from taskapi.store.base import TaskFilters
 
@@ -128,14 +131,113 @@ def test_source_and_group_ids_of_any_text_are_index_keys_like_any_other(repo):
 
 
 def test_a_group_page_reads_only_the_items_it_answers(repo, seeded, calls):
+    """The index for the page's keys, then its items in one BatchGetItem."""
     calls.clear()
     page = repo.page("acct_a", TaskFilters(group_id="g0"), before=None, want=7)
     assert len(page) == 7
-    assert calls == ["Query"]
+    assert calls == ["Query", "BatchGetItem"]
     assert calls.scanned == [7]
+
+
+QUEUEABLE_FILTERS = [
+    TaskFilters(queueable=True),
+    TaskFilters(queueable=False),
+    TaskFilters(queueable=True, statuses=(TaskStatus.PENDING, TaskStatus.COMPLETED)),
+    TaskFilters(queueable=False, group_id="g1"),
+    TaskFilters(queueable=True, group_id="g1", statuses=(TaskStatus.PENDING,)),
+    TaskFilters(queueable=True, source_ids=("s0", "s2")),
+    TaskFilters(queueable=False, source_ids=("s1",), group_id="g1", task_type="video"),
+]
+
+
+@pytest.fixture
+def half_queueable(repo, seeded):
+    """Two seeded tasks of acct_a in five stored without request_data."""
+    bare = [t.model_copy(update={"request_data": None}) for t in seeded if int(t.task_id[1:]) % 5 in (1, 3)]
+    for task in bare:
+        repo.save(task, expected_version=task.version)
+    fresh = repo.get_many("acct_a", [t.task_id for t in seeded])
+    return sorted(fresh.values(), key=lambda t: t.created_sk, reverse=True)
+
+
+@pytest.mark.parametrize("filters", QUEUEABLE_FILTERS, ids=lambda f: f.fingerprint())
+def test_queueable_is_answered_by_every_plan_from_what_the_index_projects(repo, half_queueable, filters):
+    expected = [t for t in half_queueable if filters.matches(t)]
+    assert expected
+    assert repo.page("acct_a", filters, before=None, want=1000) == expected
+    assert repo.count("acct_a", filters) == len(expected)
+    assert repo.count("acct_a", filters, at_most=2) >= 2
+
+
+def test_only_items_with_request_data_carry_has_request_data(repo, dynamodb, aws_env):
+    repo.insert_new([make("with", n=1), make("without", n=2, request_data=None)])
+    items = {
+        task_id: dynamodb.get_item(
+            TableName=aws_env["TasksTable"], Key={"account_id": {"S": "acct_a"}, "task_id": {"S": task_id}}
+        )["Item"]
+        for task_id in ("with", "without")
+    }
+    assert items["with"]["has_request_data"] == {"BOOL": True}
+    assert "has_request_data" not in items["without"]
 
 
 def test_the_account_index_never_shows_another_account(repo, seeded):
     assert {t.account_id for t in repo.page("acct_b", TaskFilters(), before=None, want=1000)} == {"acct_b"}
     assert repo.count("acct_b", TaskFilters(group_id="g1")) == 0
     assert repo.get_many("acct_b", ["t31", "t45"]) == {}
+
+
+def _template_projections() -> dict[str, set[str]]:
+    """Every attribute a Query of each TasksTable index may name: the table's and the index's keys
+    and, by the index's projection in template.yaml, its non-key attributes."""
+    table = load_template()["Resources"]["TasksTable"]["Properties"]
+    table_keys = {k["AttributeName"] for k in table["KeySchema"]}
+    allowed = {}
+    for index in table["GlobalSecondaryIndexes"]:
+        projection = index["Projection"]
+        assert projection["ProjectionType"] != "ALL", f"{index['IndexName']} projects every attribute"
+        allowed[index["IndexName"]] = (
+            table_keys | {k["AttributeName"] for k in index["KeySchema"]} | set(projection.get("NonKeyAttributes", []))
+        )
+    return allowed
+
+
+def _names_in(expression: str, names: dict[str, str]) -> set[str]:
+    return {names[placeholder] for placeholder in re.findall(r"#\w+", expression)}
+
+
+@pytest.fixture
+def queries(dynamodb):
+    """The parameters of every Query made from here on."""
+    made: list[dict] = []
+    dynamodb.meta.events.register("provide-client-params.dynamodb.Query", lambda params, **_: made.append(params))
+    return made
+
+
+@pytest.mark.parametrize("queueable", [None, True, False])
+def test_index_queries_name_only_attributes_their_index_projects(repo, half_queueable, queries, queueable):
+    """Real DynamoDB answers a GSI Query with its projected attributes only (moto may differ): a filter
+    on another attribute would see it missing. Every plan's Query, page and count alike, is checked
+    against template.yaml; a page's Query asks for keys only."""
+    filter_sets = [
+        TaskFilters(queueable=queueable),
+        TaskFilters(queueable=queueable, task_type="video", priority="normal"),
+        TaskFilters(queueable=queueable, statuses=(TaskStatus.PENDING,), task_type="quiz", priority="normal"),
+        TaskFilters(queueable=queueable, group_id="g1", statuses=(TaskStatus.PENDING,), task_type="quiz"),
+        TaskFilters(queueable=queueable, source_ids=("s0", "s1"), group_id="g1", statuses=(TaskStatus.PENDING,)),
+        TaskFilters(queueable=queueable, source_ids=("s2",), task_type="video", priority="normal"),
+    ]
+    for filters in filter_sets:
+        repo.page("acct_a", filters, before=None, want=5, skip=2)
+        repo.page("acct_a", filters, before="2026-01-01T00:00:00.030000Z#t30", want=5)
+        repo.count("acct_a", filters)
+        repo.count("acct_a", filters, at_most=3)
+    repo.open_tasks(TaskStatus.PENDING, before="2030-01-01T00:00:00.000000Z", limit=10)
+    allowed = _template_projections()
+    assert {q["IndexName"] for q in queries} == set(allowed)
+    for query in queries:
+        names = query.get("ExpressionAttributeNames", {})
+        used = _names_in(query["KeyConditionExpression"], names) | _names_in(query.get("FilterExpression", ""), names)
+        assert used <= allowed[query["IndexName"]], query
+        if query.get("Select") != "COUNT" and query["IndexName"] != "by_open":
+            assert _names_in(query["ProjectionExpression"], names) == {"account_id", "task_id", "created_sk"}

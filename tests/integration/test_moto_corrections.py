@@ -26,6 +26,7 @@ def replaced_moto_functions() -> list[str]:
     """What the corrections replace and is no longer moto's own in this process."""
     import moto.dynamodb.models as dynamodb_models
     from moto import backends
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Message, Queue, SQSBackend
 
     functions = {
@@ -38,6 +39,7 @@ def replaced_moto_functions() -> list[str]:
         "Message.visible": Message.visible.fget,
         "Message.delayed": Message.delayed.fget,
         "moto.backends.list_of_moto_modules": backends.list_of_moto_modules,
+        "DynamoDBStreamsBackend.__init__": DynamoDBStreamsBackend.__init__,
     }
     replaced = [name for name, function in functions.items() if not function.__module__.startswith("moto.")]
     if dynamodb_models.copy is not copy:
@@ -112,6 +114,7 @@ def test_apply_replaces_every_corrected_function_once_in_its_own_process() -> No
             "Message.delayed",
             "moto.backends.list_of_moto_modules",
             "moto.dynamodb.models.copy",
+            "DynamoDBStreamsBackend.__init__",
         ]
     )
     assert (twice, same_send) == (once, True)  # applied twice: nothing wrapped twice
@@ -153,3 +156,15 @@ def test_the_corrections_are_written_for_the_moto_pyproject_pins() -> None:
 
     assert pins == {f"moto[server]=={moto_corrections.MOTO_VERSION}"}
     assert moto_corrections.installed_moto_version() == moto_corrections.MOTO_VERSION
+
+
+def test_dynamodb_streams_keeps_only_the_newest_shard_iterators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Correction 5: GetShardIterator and every GetRecords hand out an iterator moto would keep for
+    good; the local stack's stream poller asks for a few a second."""
+    monkeypatch.setattr(moto_corrections, "SHARD_ITERATORS_KEPT", 3)
+    kept = moto_corrections._NewestShardIterators({"old": 0})
+
+    for number in range(5):
+        kept[f"iterator-{number}"] = number
+
+    assert list(kept) == ["iterator-2", "iterator-3", "iterator-4"]

@@ -97,7 +97,7 @@ def sent_task_ids(priority: str) -> list[str]:
     return [json.loads(message["Body"])["task_id"] for message in receive_all(aws.client("sqs"), url)]
 
 
-def test_patch_end_to_end_on_dynamodb_and_sqs(api, headers):
+def test_patch_end_to_end_on_dynamodb_and_sqs(api, headers, catch_up_counters):
     # Given three tasks without request_data (they hold no place under the ceiling of 2) and a queued one
     for task_id, priority in (("w0", "high"), ("w1", "normal"), ("w2", "normal")):
         answer = api.post(
@@ -117,7 +117,9 @@ def test_patch_end_to_end_on_dynamodb_and_sqs(api, headers):
     assert sent_task_ids("high") == ["w0"]
     assert api.get("/api/tasks/w0", headers=headers).json() == given.json()
 
-    # a third unfinished task with request_data would pass the ceiling: 429, nothing written
+    # a third unfinished task with request_data would pass the ceiling (counted by the counters,
+    # once the stream consumer has counted the two): 429, nothing written
+    catch_up_counters()
     before = api.get("/api/tasks/w1", headers=headers).json()
     refused = api.patch("/api/tasks/w1", headers=headers, json={"request_data": QUIZ_DATA})
     assert refused.status_code == 429

@@ -165,3 +165,78 @@ def provision_stack(session: Any, names: LocalNames | None = None) -> MotoStack:
 
     tables = {logical_id: refs[logical_id] for logical_id in ("TasksTable", "ApiKeysTable")}
     return MotoStack(session, tables, urls("TASKAPI_QUEUE_URL_"), urls("TASKAPI_DLQ_URL_"))
+
+
+@contextmanager
+def moto_transactions_without_table_copies() -> Iterator[None]:
+    """infra/moto_corrections.py's correction 2, for the block only: moto 5.2 deep-copies the whole
+    table once per item of a TransactWriteItems call (a bulk create of 100 over a table of 10,000
+    tasks copies a million items, minutes); corrected, a transaction keeps an undo log of its own
+    items. No answer changes, only the time; moto's own function is back when the block ends."""
+    import moto.dynamodb.models as dynamodb_models
+    import pytest
+
+    from infra import moto_corrections
+
+    moto_corrections.check_moto_version()
+    backend = dynamodb_models.DynamoDBBackend
+    with pytest.MonkeyPatch.context() as patch:
+        # Recorded first, so that the context puts moto's own back over the correction.
+        patch.setattr(backend, "transact_write_items", backend.transact_write_items)
+        patch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
+        moto_corrections._patch_transaction_snapshots()
+        yield
+
+
+@contextmanager
+def moto_fast_fill(table_name: str, region: str) -> Iterator[None]:
+    """For a bulk fill through BatchWriteItem on moto (in-process), for the block only:
+
+    - moto 5.2 re-sums the size of every attribute already set each time it sets one more (its
+      400 KB item limit, dynamo_type.LimitedSizeDict.__setitem__): quadratic in the attributes, most
+      of a fill's time. Inside the block the check is skipped: callers check each item's size once
+      (tests.support.capacity.item_size) before writing it.
+    - the table's stream records nothing: a fill writes the counters itself (where the stream
+      consumer would, once caught up), so the records of its writes would never be read.
+
+    No item stored differs; moto's own behaviour is back when the block ends."""
+    import moto.dynamodb.models.dynamo_type as dynamo_type
+    import pytest
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(table_name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dynamo_type.LimitedSizeDict, "__setitem__", dict.__setitem__)
+        patch.setattr(table, "stream_shard", None)
+        yield
+
+
+def stream_records(session: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every record of a moto table's stream from TRIM_HORIZON, shaped as the records of Lambda's
+    DynamoDB stream event (infra.stream_pollers.lambda_record), in stream order."""
+    from botocore.config import Config
+
+    from infra.stream_pollers import lambda_record
+
+    arn = session.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    # botocore sends DynamoDB Streams calls to <account>.streams-ddb.<region>.amazonaws.com, a host
+    # moto 5.2.5 does not serve in-process: the regional endpoint instead.
+    streams = session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not answer["Records"]:
+                break
+            records += [lambda_record(record, arn) for record in answer["Records"]]
+            iterator = answer.get("NextShardIterator")
+    return records
+
+
+def stream_batches(records: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Records in batches of up to `size`, in order, as an event source mapping delivers them."""
+    return [records[start : start + size] for start in range(0, len(records), size)]

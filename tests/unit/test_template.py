@@ -351,3 +351,42 @@ def test_bedrock_statements_cover_exactly_the_types_that_can_use_it_and_name_the
             assert not arn.endswith("*"), arn
             assert arn.endswith(f"/{models[kind]}") or arn.endswith(f".{models[kind]}"), arn
             assert arn.split(":")[2] == "bedrock"
+
+
+# ---------------------------------------------------------------- counters (the tasks table's stream)
+def test_the_tasks_table_streams_both_images_to_the_counters_function_alone():
+    assert RESOURCES["TasksTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    readers = [
+        (function_id, name, event["Properties"])
+        for function_id, function in FUNCTIONS.items()
+        for name, event in function["Properties"].get("Events", {}).items()
+        if event["Type"] == "DynamoDB"
+    ]
+    assert [(function_id, name) for function_id, name, _ in readers] == [("CountersFunction", "TaskChanges")]
+    ((_, _, props),) = readers
+    assert props["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    # Retries start at the same first record, one batch per shard at a time: the consumer's chunk
+    # markers then make a redelivered batch count once. A batch that still fails is reported.
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["BisectBatchOnFunctionError"] is False
+    assert props["ParallelizationFactor"] == 1
+    assert 0 < props["MaximumRetryAttempts"] <= 100
+    assert props["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",  # SAM grants sqs:SendMessage on it
+        "Destination": {"Fn::GetAtt": ["CountersDeadLetterQueue", "Arn"]},
+    }
+    assert "FunctionResponseTypes" not in props  # the whole batch is retried, never a part of it
+
+
+def test_the_counters_table_is_keyed_by_counter_and_expires_markers():
+    props = RESOURCES["CountersTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "counter_key", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert GLOBAL_ENV["TASKAPI_COUNTERS_TABLE"] == {"Ref": "CountersTable"}
+    assert TEMPLATE["Outputs"]["CountersTableName"]["Value"] == {"Ref": "CountersTable"}
+
+
+def test_the_counters_function_writes_the_counters_table_and_nothing_else():
+    counters = FUNCTIONS["CountersFunction"]["Properties"]
+    assert counters["Policies"] == [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "CountersTable"}}}]
+    assert counters["CodeUri"] == "functions/counters/"

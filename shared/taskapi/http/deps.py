@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import authenticate, from_context, plan_of
 from taskapi.auth.principal import Principal
+from taskapi.counting.store import CounterStore
 from taskapi.errors import Forbidden
 from taskapi.generation.choice import ProviderPolicy
 from taskapi.queueing.control import ProcessingControl
@@ -19,7 +20,14 @@ from taskapi.results import ResultStore
 from taskapi.services.tasks import Ceiling
 from taskapi.settings import Settings, get_settings, max_unfinished_tasks
 from taskapi.store.base import TaskRepository
-from taskapi.wiring import get_key_store, get_processing_control, get_queue, get_repository, get_results
+from taskapi.wiring import (
+    get_counter_store,
+    get_key_store,
+    get_processing_control,
+    get_queue,
+    get_repository,
+    get_results,
+)
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key; it names its own account.")
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `accounts` claim lists X-Account-ID.")
@@ -65,13 +73,18 @@ def get_operator(principal: PrincipalDep) -> Principal:
 OperatorDep = Annotated[Principal, Depends(get_operator)]
 
 
+CountersDep = Annotated[CounterStore, Depends(get_counter_store)]
+"""The task counters (per account, group and source): counts read with GetItem/BatchGetItem."""
+
+
 def get_ceiling(
     principal: PrincipalDep,
     settings: Annotated[Settings, Depends(get_settings)],
     key_store: Annotated[ApiKeyStore, Depends(get_key_store)],
+    counters: CountersDep,
 ) -> Ceiling:
     plan = plan_of(principal, key_store, settings)
-    return Ceiling(max_unfinished_tasks(settings, plan), settings.ceiling_retry_after_seconds)
+    return Ceiling(max_unfinished_tasks(settings, plan), settings.ceiling_retry_after_seconds, counters=counters)
 
 
 CeilingDep = Annotated[Ceiling, Depends(get_ceiling)]

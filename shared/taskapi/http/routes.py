@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from taskapi.http.deps import (
     CeilingDep,
     ControlDep,
+    CountersDep,
     OperatorDep,
     PrincipalDep,
     ProvidersDep,
@@ -208,6 +209,7 @@ def create_one(
 def list_tasks(
     principal: PrincipalDep,
     repository: RepositoryDep,
+    counters: CountersDep,
     results: ResultsDep,
     filters: Annotated[TaskFilters, Depends(task_filters)],
     limit: Annotated[int, Query(ge=1, le=limits.MAX_LIST_LIMIT)] = limits.DEFAULT_LIST_LIMIT,
@@ -222,7 +224,9 @@ def list_tasks(
     ] = 0,
     next_token: Annotated[str | None, Query(max_length=2048, description="Cursor from the previous page.")] = None,
 ) -> TaskListOut:
-    page = task_service.list_tasks(repository, principal, filters, limit=limit, skip=skip, next_token=next_token)
+    page = task_service.list_tasks(
+        repository, principal, filters, limit=limit, skip=skip, next_token=next_token, counters=counters
+    )
     return TaskListOut(
         tasks=[_out(t, results) for t in page.tasks],
         total=page.total,
@@ -236,9 +240,12 @@ def list_tasks(
 def count_tasks(
     principal: PrincipalDep,
     repository: RepositoryDep,
+    counters: CountersDep,
     filters: Annotated[TaskFilters, Depends(task_filters)],
 ) -> CountOut:
-    return CountOut(total=task_service.count_tasks(repository, principal, filters))
+    """Without filters, or by status, group or source ids (alone or with status), the count comes
+    from the account's counters and may lag the tasks by seconds; other filters count by query."""
+    return CountOut(total=task_service.count_tasks(repository, principal, filters, counters=counters))
 
 
 BULK_ERRORS = {
@@ -275,13 +282,13 @@ def bulk_regenerate(
 
 @router.get("/queue/status", response_model=QueueStatusOut, responses=AUTH_ERRORS, summary="Queue status")
 def queue_status(
-    principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep, control: ControlDep
+    principal: PrincipalDep, repository: RepositoryDep, counters: CountersDep, queue: QueueDep, control: ControlDep
 ) -> QueueStatusOut:
     """Whether processing is active and the caller's PENDING / QUEUED / PROCESSING tasks. For a
     tenant every figure of overall_queue_status is about its own tasks (dead-letter figures null)
     and event_source_mappings carry states only; an operator sees the real queue depths (dead-letter
     queues too) and each mapping's id and queue ARN."""
-    return QueueStatusOut.model_validate(queue_admin.queue_status(repository, queue, control, principal))
+    return QueueStatusOut.model_validate(queue_admin.queue_status(repository, queue, control, principal, counters))
 
 
 @router.post(
@@ -302,9 +309,11 @@ def queue_restart(operator: OperatorDep, control: ControlDep) -> QueueRestartOut
 @router.post(
     "/queue/process-pending", response_model=ProcessPendingOut, responses=AUTH_ERRORS, summary="Queue PENDING tasks"
 )
-def process_pending(principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep) -> ProcessPendingOut:
+def process_pending(
+    principal: PrincipalDep, repository: RepositoryDep, counters: CountersDep, queue: QueueDep
+) -> ProcessPendingOut:
     """Queues the account's PENDING tasks that have request_data (up to 1000 per call)."""
-    return ProcessPendingOut.model_validate(queue_admin.process_pending(repository, queue, principal))
+    return ProcessPendingOut.model_validate(queue_admin.process_pending(repository, queue, principal, counters))
 
 
 @router.post(
@@ -314,13 +323,17 @@ def process_pending(principal: PrincipalDep, repository: RepositoryDep, queue: Q
     summary="Queue PENDING tasks and re-send lost QUEUED ones",
 )
 def requeue_pending(
-    principal: PrincipalDep, repository: RepositoryDep, queue: QueueDep, settings: SettingsDep
+    principal: PrincipalDep, repository: RepositoryDep, counters: CountersDep, queue: QueueDep, settings: SettingsDep
 ) -> RequeuePendingOut:
     """process-pending, plus QUEUED tasks waiting longer than the requeue threshold: their message
     is presumed lost and sent again (a duplicate delivery is acknowledged without work)."""
     return RequeuePendingOut.model_validate(
         queue_admin.requeue_pending(
-            repository, queue, principal, queued_older_than_seconds=settings.requeue_queued_after_seconds
+            repository,
+            queue,
+            principal,
+            queued_older_than_seconds=settings.requeue_queued_after_seconds,
+            counters=counters,
         )
     )
 

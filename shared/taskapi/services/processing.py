@@ -3,6 +3,8 @@ duplicate, stale or superseded message, a cancel or a regenerate never lets an o
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +16,7 @@ from taskapi.errors import Conflict, Retryable, ServiceMisconfigured
 from taskapi.models.domain import (
     MAX_TRIES,
     PROCESSING_TIMEOUT_SECONDS,
+    Priority,
     Task,
     TaskStatus,
     TaskType,
@@ -32,6 +35,10 @@ CLAIM_ROUNDS = 3
 """A claim that loses to another write is decided again this often before the message is retried."""
 PROGRESS_CEILING = 99.0
 """Engines report below this; only completion writes 100."""
+NOT_STORED_GRACE_SECONDS = 60
+"""A message can come before its task's insert lands (create sends first, then inserts): one whose
+task is not stored is sent again for this long after its first send, then acknowledged."""
+NOT_STORED_RETRY_DELAY_SECONDS = 5
 
 
 class Outcome(StrEnum):
@@ -42,6 +49,8 @@ class Outcome(StrEnum):
     """Duplicate, stale or superseded message, or a task gone: acknowledged without work."""
     STOPPED = "stopped"
     """The task was cancelled, regenerated or timed out while running: the run wrote nothing more."""
+    DEFERRED = "deferred"
+    """The task was not stored yet: the message was sent again with a delay and acknowledged."""
 
 
 class Superseded(Exception):
@@ -56,14 +65,20 @@ class Processor:
     engine_for: Callable[[TaskType], ContentEngine]
     retry_delay_seconds: int = 30
     clock: Callable[[], datetime] = utc_now
+    progress_interval_seconds: float = 5.0
+    """At most one progress write per this many seconds of a run (the claim counts as the first):
+    reports in between are not written. Completion is always written; a cancel stops the run at
+    its next write."""
+    ticker: Callable[[], float] = time.monotonic
+    """The seconds the progress interval is measured in (tests move it by hand)."""
 
     def _now(self) -> str:
         return isoformat(self.clock())
 
     # ------------------------------------------------------------------ claim
     def _claimable(self, task: Task, message: TaskMessage) -> bool:
-        if task.attempt != message.attempt:
-            return False
+        if task.attempt != message.attempt or task.request_data is None:
+            return False  # another attempt's message; or nothing to generate from (never run)
         if task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
             return True
         if task.status is TaskStatus.PROCESSING:
@@ -71,12 +86,16 @@ class Processor:
         return False
 
     @tracer.capture_method(capture_response=False)
-    def process(self, message: TaskMessage) -> Outcome:
+    def process(self, message: TaskMessage, *, sent_at: datetime | None = None) -> Outcome:
+        """sent_at: when SQS took the message (its SentTimestamp), which decides how long a message
+        whose task is not stored yet is sent again; unknown (None), such a message is acknowledged."""
         # A failed claim is decided again on a fresh read: the write that got in first may be one
         # that leaves the task claimable (enqueue marking it QUEUED, a "not queued yet" note).
         # Acknowledging the message then would leave a QUEUED task with no message.
         for _ in range(CLAIM_ROUNDS):
             task = self.repository.get(message.account_id, message.task_id)
+            if task is None and sent_at is not None:
+                return self._not_stored_yet(message, sent_at)
             if task is None or not self._claimable(task, message):
                 logger.info(
                     "message acknowledged without work",
@@ -120,14 +139,37 @@ class Processor:
             self._release(claimed)
             raise
 
+    def _not_stored_yet(self, message: TaskMessage, sent_at: datetime) -> Outcome:
+        """The task of this message is not stored: its create may still be inserting it (the
+        message is sent again with a short delay), or never will (a crash between the send and the
+        insert; the client's retry sends its own message): after the grace period, acknowledged."""
+        first_sent_ms = message.first_sent_ms or int(sent_at.timestamp() * 1000)
+        age = self.clock().timestamp() - first_sent_ms / 1000
+        if age >= NOT_STORED_GRACE_SECONDS:
+            logger.info("message of a task that was never stored acknowledged", extra={"age_seconds": age})
+            return Outcome.SKIPPED
+        again = dataclasses.replace(message, first_sent_ms=first_sent_ms)
+        priority = message.priority or Priority.NORMAL
+        refused = self.queue.send([(priority, again)], delay_seconds=NOT_STORED_RETRY_DELAY_SECONDS)
+        if refused:  # this delivery fails instead: SQS delivers it again after its visibility timeout
+            raise Retryable(f"The message of a task not stored yet could not be sent again: {refused[0]}")
+        logger.info("task not stored yet: message sent again", extra={"age_seconds": age})
+        return Outcome.DEFERRED
+
     # ------------------------------------------------------------------ run
     def _run(self, task: Task) -> Outcome:
         # A run that reclaims a task from a dead worker starts from the progress that worker left:
         # reports below it are written as that value, so progress never goes back and the fence
         # (which refuses a lower value) does not mistake the restarted run for a superseded one.
         floor = task.progress
+        last_write = self.ticker()  # the claim wrote "Processing started"
 
         def progress(percent: float, note: str) -> None:
+            nonlocal last_write
+            tick = self.ticker()
+            if tick - last_write < self.progress_interval_seconds:
+                return  # written at most once per interval: most runs write only claim and completion
+            last_write = tick
             fenced = self.repository.record_progress(
                 task.account_id,
                 task.task_id,

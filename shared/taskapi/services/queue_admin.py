@@ -6,6 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from taskapi.auth.principal import Principal
+from taskapi.counting.contributions import account_key, priority_attribute
+from taskapi.counting.reads import covered_count
+from taskapi.counting.store import CounterStore
 from taskapi.models.domain import Priority, Task, TaskStatus, isoformat, utc_now, with_event
 from taskapi.models.limits import MAX_LIST_LIMIT
 from taskapi.observability import tracer
@@ -22,20 +25,36 @@ NOT_QUEUEABLE = "Task has no request_data; it is stored, not queued"
 
 @tracer.capture_method(capture_response=False)
 def queue_status(
-    repository: TaskRepository, queue: TaskQueue, control: ProcessingControl, principal: Principal
+    repository: TaskRepository,
+    queue: TaskQueue,
+    control: ProcessingControl,
+    principal: Principal,
+    counters: CounterStore | None = None,
 ) -> dict[str, Any]:
     """The reference's queue status. A tenant sees figures about its own tasks only: its QUEUED
     tasks by priority, its PROCESSING tasks, and the mappings' states without their queues. An
     operator sees the real queues (every tenant's messages, the dead-letter queues) and the
-    mappings' ids and queue ARNs."""
+    mappings' ids and queue ARNs. The account's figures come from its counter (one GetItem, may lag
+    by seconds) when there are counters, else from COUNT queries per status and priority."""
     mappings = control.mappings()
     account = principal.account_id
 
     def newest(status: TaskStatus, want: int) -> list[Task]:
         return repository.page(account, TaskFilters(statuses=(status,)), before=None, want=want)
 
-    def by_priority(status: TaskStatus) -> dict[str, int]:
-        return {p.value: repository.count(account, TaskFilters(statuses=(status,), priority=p)) for p in Priority}
+    if counters is not None:
+        counts = counters.get([account_key(account)])[account_key(account)]
+
+        def by_priority(status: TaskStatus) -> dict[str, int]:
+            return {p.value: counts.of(priority_attribute(status, p)) for p in Priority}
+
+        pending = counts.of(TaskStatus.PENDING.value)
+    else:
+
+        def by_priority(status: TaskStatus) -> dict[str, int]:
+            return {p.value: repository.count(account, TaskFilters(statuses=(status,), priority=p)) for p in Priority}
+
+        pending = repository.count(account, TaskFilters(statuses=(TaskStatus.PENDING,)))
 
     queued, processing_by_priority = by_priority(TaskStatus.QUEUED), by_priority(TaskStatus.PROCESSING)
     processing = newest(TaskStatus.PROCESSING, 1)
@@ -44,7 +63,7 @@ def queue_status(
         "queue_processing_active": processing_active(mappings),
         "current_processing_task": processing[0].task_id if processing else None,
         "account_task_counts": {
-            "pending": repository.count(account, TaskFilters(statuses=(TaskStatus.PENDING,))),
+            "pending": pending,
             "queued": sum(queued.values()),
             "processing": sum(processing_by_priority.values()),
         },
@@ -102,12 +121,13 @@ def pause_processing(control: ProcessingControl) -> dict[str, Any]:
 
 
 def _queue_pending(
-    repository: TaskRepository, queue: TaskQueue, principal: Principal, now: str
+    repository: TaskRepository, queue: TaskQueue, principal: Principal, now: str, counters: CounterStore | None
 ) -> tuple[int, list[dict[str, Any]], int, int]:
     """Queue up to MAX_LIST_LIMIT PENDING tasks of the account. Answers (total pending, details,
-    queued, failed)."""
+    queued, failed); the total from the account's counter when there are counters."""
     filters = TaskFilters(statuses=(TaskStatus.PENDING,))
-    total = repository.count(principal.account_id, filters)
+    counted = None if counters is None else covered_count(counters, principal.account_id, filters)
+    total = repository.count(principal.account_id, filters) if counted is None else counted
     pending = repository.page(principal.account_id, filters, before=None, want=MAX_LIST_LIMIT)
     result = enqueue(repository, queue, pending, now=now)
     details = []
@@ -131,8 +151,10 @@ def _queue_pending(
 
 
 @tracer.capture_method(capture_response=False)
-def process_pending(repository: TaskRepository, queue: TaskQueue, principal: Principal) -> dict[str, Any]:
-    total, details, queued, failed = _queue_pending(repository, queue, principal, isoformat(utc_now()))
+def process_pending(
+    repository: TaskRepository, queue: TaskQueue, principal: Principal, counters: CounterStore | None = None
+) -> dict[str, Any]:
+    total, details, queued, failed = _queue_pending(repository, queue, principal, isoformat(utc_now()), counters)
     return {
         "success": failed == 0,
         "message": f"Queued {queued} tasks, {failed} failures",
@@ -145,14 +167,19 @@ def process_pending(repository: TaskRepository, queue: TaskQueue, principal: Pri
 
 @tracer.capture_method(capture_response=False)
 def requeue_pending(
-    repository: TaskRepository, queue: TaskQueue, principal: Principal, *, queued_older_than_seconds: int
+    repository: TaskRepository,
+    queue: TaskQueue,
+    principal: Principal,
+    *,
+    queued_older_than_seconds: int,
+    counters: CounterStore | None = None,
 ) -> dict[str, Any]:
     """process-pending, plus QUEUED tasks that have waited longer than the threshold: their message
     is presumed lost and is sent again. A duplicate is harmless: the first delivery claims the
     task and the other is acknowledged without work."""
     moment = utc_now()
     now = isoformat(moment)
-    total, details, queued, failed = _queue_pending(repository, queue, principal, now)
+    total, details, queued, failed = _queue_pending(repository, queue, principal, now, counters)
     cutoff = isoformat(moment - timedelta(seconds=queued_older_than_seconds))
     stale = [
         task

@@ -1,5 +1,6 @@
-"""Putting tasks on their priority's queue. Every path that queues (create, regenerate,
-process-pending, requeue-pending, the reconciler, retries) goes through enqueue()."""
+"""Putting tasks on their priority's queue. New tasks are sent before their one insert
+(send_before_insert); every path that queues stored tasks (regenerate, process-pending,
+requeue-pending, the reconciler) goes through enqueue()."""
 
 from __future__ import annotations
 
@@ -32,6 +33,36 @@ def queue_event(task: Task) -> str:
     return f"Task added to {task.task_type.value} processing queue"
 
 
+def not_queued_event(reason: str) -> str:
+    return f"Not queued yet ({reason}); it will be retried"
+
+
+def send_before_insert(queue: TaskQueue, tasks: Sequence[Task], *, now: str) -> list[Task]:
+    """One write per new task: send the message of every new task that has request_data FIRST,
+    and answer each task as it is to be inserted — QUEUED when its message went, PENDING with why
+    when SQS refused it (the reconciler sends it again), unchanged without request_data.
+
+    The message may reach the processor before the insert lands (it sends such a message again
+    a few seconds later), or for an id that turns out to exist already, or, after a crash before
+    the insert, for no task at all: the processor claims a task once per attempt and acknowledges
+    the rest, so none of these runs anything twice, and nothing inserted is without its message."""
+    candidates = [i for i, t in enumerate(tasks) if t.status is TaskStatus.PENDING and t.request_data is not None]
+    if not candidates:
+        return list(tasks)
+    refused = queue.send([(tasks[i].priority, TaskMessage.of(tasks[i])) for i in candidates])
+    ready = list(tasks)
+    for position, index in enumerate(candidates):
+        task = tasks[index]
+        reason = refused.get(position)
+        if reason is None:
+            ready[index] = task.moved_to(TaskStatus.QUEUED, now, queue_event(task))
+        else:
+            ready[index] = task.model_copy(
+                update={"updated_at": now, "events": with_event(task.events, now, not_queued_event(reason))}
+            )
+    return ready
+
+
 def enqueue(repository: TaskRepository, queue: TaskQueue, tasks: Sequence[Task], *, now: str) -> EnqueueResult:
     """Send each PENDING task that has request_data to its queue, then mark the sent ones QUEUED
     and note on the refused ones why they are still PENDING — one batched write for all of them.
@@ -53,7 +84,7 @@ def enqueue(repository: TaskRepository, queue: TaskQueue, tasks: Sequence[Task],
             updated = task.model_copy(
                 update={
                     "updated_at": now,
-                    "events": with_event(task.events, now, f"Not queued yet ({reason}); it will be retried"),
+                    "events": with_event(task.events, now, not_queued_event(reason)),
                 }
             )
         changes.append((updated, task.version))

@@ -1,6 +1,7 @@
-"""The reconciler (every minute): nothing with request_data stays PENDING, and nothing stays
-PROCESSING after its worker died. Work per run is bounded; every action is a write conditioned on
-the version just read, so two overlapping runs cannot both act on one task."""
+"""The reconciler (every minute): nothing with request_data stays PENDING, nothing stays
+PROCESSING after its worker died, and the task counters do not drift. Work per run is bounded;
+every action is a write conditioned on the version (or counter rev) just read, so two overlapping
+runs cannot both act on one task or counter."""
 
 from __future__ import annotations
 
@@ -9,11 +10,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from taskapi.models.domain import PROCESSING_TIMEOUT_SECONDS, Task, TaskStatus, isoformat, utc_now
-from taskapi.observability import logger, tracer
+from taskapi.counting.contributions import HELD, priority_attribute
+from taskapi.counting.store import BY_PRIORITY_STATUSES, CounterKey, CounterStore
+from taskapi.models.domain import (
+    OPEN_STATUSES,
+    PROCESSING_TIMEOUT_SECONDS,
+    Priority,
+    Task,
+    TaskStatus,
+    isoformat,
+    utc_now,
+)
+from taskapi.observability import logger, metrics, tracer
 from taskapi.services.processing import Processor, lease_expired
 from taskapi.services.queueing import enqueue
-from taskapi.store.base import TaskRepository
+from taskapi.store.base import TaskFilters, TaskRepository
+
+RECOUNT_PER_RUN = 5
+"""Counters recounted per run: each costs COUNT queries reading its tasks' index entries."""
+RECOUNT_QUIET_SECONDS = 120
+"""A counter is recounted only when the stream consumer has not changed it for this long: the
+stream has caught up with its tasks, so the counts can be compared with the table's."""
 
 
 @dataclass
@@ -23,6 +40,12 @@ class ReconcileReport:
     enqueue_refused: int = 0
     processing_found: int = 0
     timed_out: dict[str, int] = field(default_factory=dict)
+    counters_checked: int = 0
+    counters_repaired: int = 0
+    counters_changed_meanwhile: int = 0
+    """Drifted counters left alone: the consumer changed them between the read and the repair."""
+    counter_drift: int = 0
+    """Sum over the repaired counters of |recounted - counted|, attribute by attribute."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -31,6 +54,10 @@ class ReconcileReport:
             "enqueue_refused": self.enqueue_refused,
             "processing_found": self.processing_found,
             "timed_out": self.timed_out,
+            "counters_checked": self.counters_checked,
+            "counters_repaired": self.counters_repaired,
+            "counters_changed_meanwhile": self.counters_changed_meanwhile,
+            "counter_drift": self.counter_drift,
         }
 
 
@@ -52,6 +79,8 @@ def reconcile(
     pending_after_seconds: int,
     limit: int,
     clock: Callable[[], datetime] = utc_now,
+    counters: CounterStore | None = None,
+    recount_per_run: int = RECOUNT_PER_RUN,
 ) -> ReconcileReport:
     repository = processor.repository
     report = ReconcileReport()
@@ -80,5 +109,66 @@ def reconcile(
         minutes = PROCESSING_TIMEOUT_SECONDS[task.task_type] // 60
         outcome = processor.fail_try(task, f"Processing timed out after {minutes} minutes", permanent=False)
         report.timed_out[outcome.value] = report.timed_out.get(outcome.value, 0) + 1
+    if counters is not None:
+        recount(counters, repository, report, moment=moment, want=recount_per_run)
     logger.info("reconciled", extra=report.as_dict())
     return report
+
+
+def recounted(repository: TaskRepository, key: CounterKey) -> dict[str, int]:
+    """What the counter should hold, by COUNT queries on the task indexes: per status (an account's
+    QUEUED and PROCESSING as the sum of their per-priority counts) and an account's HELD."""
+    account = key.account_id
+    group_id = key.value if key.kind == "G" else None
+    source_ids = (key.value,) if key.kind == "S" and key.value is not None else ()
+    counts: dict[str, int] = {}
+    for status in TaskStatus:
+        if key.kind == "A" and status in BY_PRIORITY_STATUSES:
+            by_priority = {
+                priority_attribute(status, p): repository.count(account, TaskFilters(statuses=(status,), priority=p))
+                for p in Priority
+            }
+            counts.update(by_priority)
+            counts[status.value] = sum(by_priority.values())
+        else:
+            place = TaskFilters(group_id=group_id, source_ids=source_ids, statuses=(status,))
+            counts[status.value] = repository.count(account, place)
+    if key.kind == "A":
+        held = TaskFilters(statuses=tuple(s for s in TaskStatus if s in OPEN_STATUSES), queueable=True)
+        counts[HELD] = repository.count(account, held)
+    return counts
+
+
+@tracer.capture_method(capture_response=False)
+def recount(
+    counters: CounterStore, repository: TaskRepository, report: ReconcileReport, *, moment: datetime, want: int
+) -> None:
+    """Recount up to `want` quiescent counters (the Scan goes on from where the last run stopped)
+    and repair those that drifted, each repair conditioned on the counter's rev being unchanged.
+    Drift is logged per counter and emitted as the CounterDrift metric (0 included)."""
+    quiet_since = isoformat(moment - timedelta(seconds=RECOUNT_QUIET_SECONDS))
+    for record in counters.quiescent(changed_before=quiet_since, want=want):
+        key = CounterKey.parse(record.key)
+        if key is None:
+            continue
+        report.counters_checked += 1
+        expected = recounted(repository, key)
+        differences = {
+            attribute: amount - record.counts.of(attribute)
+            for attribute, amount in expected.items()
+            if amount != record.counts.of(attribute)
+        }
+        if not differences:
+            continue
+        if not counters.repair(record.key, expected, rev=record.counts.rev):
+            report.counters_changed_meanwhile += 1
+            logger.info("counter changed while recounted; left for a later run", extra={"counter_key": record.key})
+            continue
+        drift = sum(abs(difference) for difference in differences.values())
+        report.counters_repaired += 1
+        report.counter_drift += drift
+        logger.warning(
+            "counter drift repaired",
+            extra={"counter_key": record.key, "drift": drift, "differences": differences, "rev": record.counts.rev},
+        )
+    metrics.add_metric(name="CounterDrift", unit="Count", value=report.counter_drift)

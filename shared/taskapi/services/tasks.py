@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from taskapi.auth.principal import Principal
+from taskapi.counting.reads import covered_count
+from taskapi.counting.store import CounterStore
 from taskapi.errors import InvalidFields, NotFound, TooManyRequests
 from taskapi.generation.choice import ProviderPolicy
 from taskapi.models.domain import Task, TaskEvent, TaskStatus, TaskType, isoformat, utc_now
@@ -15,7 +17,7 @@ from taskapi.models.requests import BulkCreateRequest, SharedVideoSettings, Task
 from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.queues import TaskQueue
 from taskapi.services.pagination import Cursor
-from taskapi.services.queueing import enqueue, key_of
+from taskapi.services.queueing import send_before_insert
 from taskapi.store.base import TaskFilters, TaskRepository
 
 PENDING_EVENT = "Task pending"
@@ -31,15 +33,28 @@ class Ceiling:
 
     max_unfinished: int
     retry_after_seconds: int
+    counters: CounterStore | None = None
+    """Where the held tasks are counted: the account counter's HELD (one GetItem, lagging the
+    table by seconds); without counters, a COUNT query that stops at the ceiling."""
+
+
+def held_tasks(repository: TaskRepository, account_id: str, ceiling: Ceiling, *, at_most: int) -> int:
+    """The account's tasks HELD_AGAINST_CEILING: from its counter when the ceiling has counters,
+    else counted by query (which may stop at at_most)."""
+    if ceiling.counters is not None:
+        counted = covered_count(ceiling.counters, account_id, HELD_AGAINST_CEILING)
+        if counted is not None:
+            return counted
+    return repository.count(account_id, HELD_AGAINST_CEILING, at_most=at_most)
 
 
 def ensure_room(repository: TaskRepository, principal: Principal, new_tasks: int, ceiling: Ceiling) -> None:
     """TooManyRequests unless the account can take new_tasks more unfinished tasks (those
-    HELD_AGAINST_CEILING). Counting stops at the ceiling. Checked before writing, so concurrent
-    requests can overshoot it by at most their own tasks; ids that turn out to exist already are
-    counted as new."""
+    HELD_AGAINST_CEILING). Checked before writing, from counters that may lag by seconds, so
+    concurrent requests can overshoot it by their own tasks and those of the last seconds (best
+    effort); ids that turn out to exist already are counted as new."""
     room = ceiling.max_unfinished - new_tasks
-    unfinished = 0 if room < 0 else repository.count(principal.account_id, HELD_AGAINST_CEILING, at_most=room + 1)
+    unfinished = 0 if room < 0 else held_tasks(repository, principal.account_id, ceiling, at_most=room + 1)
     if room < 0 or unfinished > room:
         logger.info(
             "unfinished-task ceiling reached",
@@ -121,7 +136,11 @@ def create_tasks(
     """Create every task whose id is new in the account and queue those with request_data;
     answer all of them in request order, and which ids were created.
 
-    An id that already exists is answered as stored: nothing about it is rewritten. With a
+    One write per task: the messages are sent first, then each task is inserted QUEUED (or PENDING
+    with why, where SQS refused its message: the reconciler sends it again), in one
+    TransactWriteItems per request (services.queueing.send_before_insert says why no message is
+    lost and none runs twice). An id that already exists is answered as stored: nothing about it
+    is rewritten (its stray message is acknowledged by the processor). With a
     ceiling, nothing is written when the account has no room for every task of the request that
     has request_data (tasks without it are stored, not queued, and do not count)."""
     queueable = sum(1 for spec in specs if spec.request_data is not None)
@@ -129,7 +148,7 @@ def create_tasks(
         ensure_room(repository, principal, queueable, ceiling)
     now = isoformat(utc_now())
     shared = shared or SharedVideoSettings()
-    candidates = [_new_task(principal, spec, shared, now) for spec in specs]
+    candidates = send_before_insert(queue, [_new_task(principal, spec, shared, now) for spec in specs], now=now)
     result = repository.insert_new(candidates)
     logger.info(
         "tasks created",
@@ -141,11 +160,7 @@ def create_tasks(
     )
     if result.created:
         metrics.add_metric(name="TasksCreated", unit="Count", value=len(result.created))
-    queued = enqueue(repository, queue, list(result.created.values()), now=now)
-    answers = []
-    for task in candidates:
-        existing = result.existing.get(task.task_id)
-        answers.append(existing or queued.tasks.get(key_of(task)) or result.created[task.task_id])
+    answers = [result.existing.get(task.task_id) or result.created[task.task_id] for task in candidates]
     return Creation(tasks=answers, created=frozenset(result.created))
 
 
@@ -180,10 +195,15 @@ def list_tasks(
     limit: int,
     skip: int,
     next_token: str | None,
+    counters: CounterStore | None = None,
 ) -> TaskPage:
     """A page of `limit` tasks after `skip` of them. The skipped tasks are read too (an index has no
     offset): a far skip costs as many items read as it skips, where `next_token` costs only its
-    page. A skip past the last match answers no tasks with the true total."""
+    page. A skip past the last match answers no tasks with the true total.
+
+    The first page's `total` comes from the counters where they cover the filters (see
+    count_tasks), kept consistent with the page itself: never below the tasks seen, never above a
+    skip that went past the last match."""
     fingerprint = filters.fingerprint()
     cursor = Cursor.decode(next_token, filters=fingerprint) if next_token else None
     start = cursor.offset if cursor else 0
@@ -200,7 +220,8 @@ def list_tasks(
     elif not more and not skip:
         total = 0
     else:
-        total = repository.count(principal.account_id, filters)
+        total = count_tasks(repository, principal, filters, counters=counters)
+        total = max(total, skip + len(tasks) + 1) if tasks else min(total, skip)  # counters lag the page
     token = None
     if tasks and more:
         reached = start + skip + len(tasks)
@@ -209,5 +230,14 @@ def list_tasks(
 
 
 @tracer.capture_method(capture_response=False)
-def count_tasks(repository: TaskRepository, principal: Principal, filters: TaskFilters) -> int:
+def count_tasks(
+    repository: TaskRepository, principal: Principal, filters: TaskFilters, *, counters: CounterStore | None = None
+) -> int:
+    """The account's tasks matching the filters: from the counters (one GetItem, or a BatchGetItem
+    over the source ids) when they cover the filters (taskapi.counting.reads), lagging the table by
+    seconds; otherwise by COUNT queries on the most selective index."""
+    if counters is not None:
+        counted = covered_count(counters, principal.account_id, filters)
+        if counted is not None:
+            return counted
     return repository.count(principal.account_id, filters)

@@ -4,6 +4,10 @@ Item layout (see template.yaml, TasksTable):
   account_id, task_id                 table key
   created_sk = "<created_at>#<task_id>"   range key of every index (unique within an account)
   account_status, account_group, account_source = "<account_id>#<value>"   index hash keys
+  has_request_data = true             only on items with request_data (the indexes' filters test it)
+
+The indexes project a few attributes (INDEX_ATTRIBUTES): a FilterExpression uses only those, and a
+page reads the index's keys, then the items by BatchGetItem.
 """
 
 from __future__ import annotations
@@ -32,6 +36,18 @@ TRANSACTION_LIMIT = 100
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
+
+INDEX_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "by_account": frozenset({"task_type", "priority", "has_request_data"}),
+    "by_status": frozenset({"task_type", "priority", "task_source_group_id", "has_request_data"}),
+    "by_group": frozenset({"status", "task_type", "priority", "has_request_data"}),
+    "by_source": frozenset({"status", "task_type", "priority", "task_source_group_id", "has_request_data"}),
+    "by_open": frozenset(),
+}
+"""The non-key attributes each index projects (template.yaml, TasksTable): a Query of an index may
+filter on these, its keys and the table's keys, nothing else (DynamoDB would see them missing)."""
+PAGE_KEY_ATTRIBUTES = ("account_id", "task_id", "created_sk")
+"""What a page's Query keeps of each index entry: the table key to fetch the item, the sort key to merge."""
 
 OPEN_SHARDS = 8
 """The reconciler's index spreads open tasks of one status over this many partitions."""
@@ -80,6 +96,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
     if task.request_data is not None:
         # Stored as JSON text: numbers keep their exact JSON type (DynamoDB has no float).
         item["request_data"] = _json(task.request_data)
+        item["has_request_data"] = {"BOOL": True}  # projected into the indexes, for their filters
     key = open_key(task)
     if key is not None:
         item["open_key"] = _s(key)
@@ -335,6 +352,9 @@ class DynamoTaskRepository:
         return None if item is None else item_to_task(item)
 
     def get_many(self, account_id: str, task_ids: Iterable[str]) -> dict[str, Task]:
+        return self._batch_get(account_id, task_ids, consistent=True)
+
+    def _batch_get(self, account_id: str, task_ids: Iterable[str], *, consistent: bool) -> dict[str, Task]:
         ids = list(dict.fromkeys(task_ids))
         found: dict[str, Task] = {}
         for start in range(0, len(ids), BATCH_GET_SIZE):
@@ -346,7 +366,7 @@ class DynamoTaskRepository:
             while keys:
                 try:
                     answer = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": consistent}}
                     )
                 except AWS_ERRORS as exc:
                     raise _domain_error(exc) from exc
@@ -364,15 +384,20 @@ class DynamoTaskRepository:
     def page(
         self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
     ) -> list[Task]:
-        """Skipped items are read like the page's (DynamoDB has no offset) but only their sort key
-        is kept while merging: a skip of 100,000 costs reads, not memory."""
+        """The index is read for keys only (the skipped ones too: DynamoDB has no offset, but only
+        their sort key is kept while merging, so a skip of 100,000 costs index reads, not memory);
+        then the page's items are fetched by BatchGetItem (eventually consistent, like the index)
+        and answered in the index's order."""
         if want <= 0:
             return []
         if filters.task_ids:
             return self._page_by_ids(account_id, filters, before=before, want=skip + want)[skip:]
         streams = [self._iterate(stream, before=before, want=skip + want) for stream in self._plan(account_id, filters)]
-        merged = heapq.merge(*streams, key=lambda item: item["created_sk"]["S"], reverse=True)
-        return [item_to_task(item) for item in islice(merged, skip, skip + want)]
+        merged = heapq.merge(*streams, key=lambda entry: entry["created_sk"]["S"], reverse=True)
+        task_ids = [entry["task_id"]["S"] for entry in islice(merged, skip, skip + want)]
+        found = self._batch_get(account_id, task_ids, consistent=False)
+        # An id the index still lists but the table no longer holds is left out.
+        return [found[task_id] for task_id in task_ids if task_id in found]
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         if filters.task_ids:
@@ -467,7 +492,10 @@ class DynamoTaskRepository:
         if residual.queueable is not None:
             # A filter, so _count reads without Limit: items read are no longer items counted.
             test = "attribute_exists" if residual.queueable else "attribute_not_exists"
-            clauses.append(f"{test}({expr.name('request_data')})")
+            clauses.append(f"{test}({expr.name('has_request_data')})")
+        filtered = set(expr.names.values()) - {stream.hash_attribute, "created_sk"}
+        if not filtered <= INDEX_ATTRIBUTES[stream.index]:  # pragma: no cover - a planning bug
+            raise AssertionError(f"{stream.index} does not project {sorted(filtered - INDEX_ATTRIBUTES[stream.index])}")
         args: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": stream.index,
@@ -498,12 +526,16 @@ class DynamoTaskRepository:
                 return
 
     def _iterate(self, stream: _Stream, *, before: str | None, want: int) -> Iterator[dict[str, Any]]:
-        """Items of one stream, newest first, reading only as many items as the page needs.
+        """Index entries (PAGE_KEY_ATTRIBUTES) of one stream, newest first, reading only as many as
+        the page needs.
 
         Without a FilterExpression every item read is returned, so Limit = what is still wanted.
         With one, reading twice that (at least 50) keeps round trips few for selective filters."""
         args = self._query_args(stream, before)
         filtered = "FilterExpression" in args
+        args["ExpressionAttributeNames"] = names = dict(args["ExpressionAttributeNames"])
+        names.update({f"#{attribute}": attribute for attribute in PAGE_KEY_ATTRIBUTES})
+        args["ProjectionExpression"] = ", ".join(f"#{attribute}" for attribute in PAGE_KEY_ATTRIBUTES)
         yielded = 0
 
         def limit() -> int:

@@ -38,6 +38,10 @@ class InMemoryTaskRepository:
                 found[task_id] = task
         return found
 
+    def all_tasks(self) -> list[Task]:
+        """Every stored task of every account (an in-memory counter store follows them)."""
+        return list(self._tasks.values())
+
     def _matching(self, account_id: str, filters: TaskFilters) -> list[Task]:
         return [t for (acc, _), t in self._tasks.items() if acc == account_id and filters.matches(t)]
 

@@ -40,6 +40,7 @@ from urllib.parse import unquote_plus
 from taskapi.auth.api_keys import ApiKeyStore
 from taskapi.auth.identity import plan_of
 from taskapi.auth.principal import Principal
+from taskapi.counting.store import CounterStore
 from taskapi.errors import NotFound, TooManyRequests
 from taskapi.generation.choice import ProviderPolicy
 from taskapi.ingest.checks import check_jsonl_start
@@ -50,7 +51,7 @@ from taskapi.models.domain import Task, isoformat, utc_now
 from taskapi.models.requests import SharedVideoSettings, TaskCreate
 from taskapi.observability import logger, metrics, tracer
 from taskapi.queueing.queues import TaskQueue
-from taskapi.services.tasks import HELD_AGAINST_CEILING, Ceiling, create_tasks
+from taskapi.services.tasks import Ceiling, create_tasks, held_tasks
 from taskapi.settings import Settings, max_unfinished_tasks
 from taskapi.store.base import TaskRepository
 from taskapi.uploads.files import UploadFiles
@@ -114,10 +115,13 @@ class Ingestor:
         queue: TaskQueue,
         key_store: ApiKeyStore,
         settings: Settings,
+        counters: CounterStore | None = None,
         lease_seconds: int = LEASE_SECONDS,
         chunk_rows: int = CHUNK_ROWS,
         spool_bytes: int = SPOOL_BYTES,
     ) -> None:
+        self.counters = counters
+        """Where the ceiling's held tasks are counted (None: by query)."""
         self.uploads = uploads
         self.files = files
         self.repository = repository
@@ -348,7 +352,9 @@ class _Run:
     def _ceiling(self) -> Ceiling:
         ing = self.ingestor
         plan = plan_of(self.principal, ing.key_store, ing.settings)
-        return Ceiling(max_unfinished_tasks(ing.settings, plan), ing.settings.ceiling_retry_after_seconds)
+        return Ceiling(
+            max_unfinished_tasks(ing.settings, plan), ing.settings.ceiling_retry_after_seconds, counters=ing.counters
+        )
 
     def _create(self, chunk: Sequence[Row], shared: SharedVideoSettings | None, room: _Room) -> list[_RowOutcome]:
         """Create the chunk's valid rows (one create_tasks call) and answer each row's outcome."""
@@ -440,7 +446,7 @@ class _Room:
     """The plan's ceiling of unfinished tasks, applied chunk by chunk: counted once, then spent
     locally by the tasks this run creates, and counted again only when it seems used up (tasks
     may have finished meanwhile). Like the bulk endpoint's check, concurrent requests may overshoot
-    it by their own tasks."""
+    it by their own tasks, and a count from the counters misses the tasks of the last seconds."""
 
     def __init__(self, repository: TaskRepository, principal: Principal, ceiling: Ceiling) -> None:
         self._repository = repository
@@ -451,10 +457,8 @@ class _Room:
     def reserve(self, task_ids: list[str]) -> None:
         needed = len(task_ids)
         if self._left is None or self._left < needed:
-            unfinished = self._repository.count(
-                self._principal.account_id,
-                HELD_AGAINST_CEILING,
-                at_most=self._ceiling.max_unfinished + 1,
+            unfinished = held_tasks(
+                self._repository, self._principal.account_id, self._ceiling, at_most=self._ceiling.max_unfinished + 1
             )
             self._left = self._ceiling.max_unfinished - unfinished
         if self._left < needed:

@@ -132,7 +132,9 @@ def test_a_cancel_while_the_engine_runs_stops_it_on_the_conditional_progress_wri
     s3, repo, queue, results, bucket, clock, sqs, aws_env
 ):
     engine = FaultyEngine(TaskType.VIDEO)
-    processor = Processor(repo, queue, results, registry_with(engine).get, retry_delay_seconds=0, clock=clock)
+    processor = Processor(
+        repo, queue, results, registry_with(engine).get, retry_delay_seconds=0, clock=clock, progress_interval_seconds=0
+    )
     create(repo, queue, BODY_OF[TaskType.VIDEO]("v1"))
     (received,) = receive_all(sqs, aws_env["TasksHighQueue"])
 

@@ -184,16 +184,22 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:taskapi-local-TasksNormalQueue"
 
 
 def sqs_record(
-    body: str, *, message_id: str | None = None, receive_count: int = 1, source_arn: str = QUEUE_ARN
+    body: str,
+    *,
+    message_id: str | None = None,
+    receive_count: int = 1,
+    source_arn: str = QUEUE_ARN,
+    sent_timestamp: str = "1767225600000",
 ) -> dict[str, Any]:
-    """One record of an SQS event as Lambda's event source mapping delivers it."""
+    """One record of an SQS event as Lambda's event source mapping delivers it (sent_timestamp:
+    epoch milliseconds; by default 2026-01-01, long ago for a message whose task is not stored)."""
     return {
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": f"receipt-{uuid.uuid4()}",
         "body": body,
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1767225600000",
+            "SentTimestamp": sent_timestamp,
             "SenderId": "AIDAEXAMPLE",
             "ApproximateFirstReceiveTimestamp": "1767225600001",
         },
