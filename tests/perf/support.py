@@ -215,26 +215,9 @@ def moto_fast_fill(table_name: str, region: str) -> Iterator[None]:
 def stream_records(session: Any, table_name: str) -> list[dict[str, Any]]:
     """Every record of a moto table's stream from TRIM_HORIZON, shaped as the records of Lambda's
     DynamoDB stream event (infra.stream_pollers.lambda_record), in stream order."""
-    from botocore.config import Config
+    from tests.support.streams import STREAMS_CONFIG, read_stream
 
-    from infra.stream_pollers import lambda_record
-
-    arn = session.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    # botocore sends DynamoDB Streams calls to <account>.streams-ddb.<region>.amazonaws.com, a host
-    # moto 5.2.5 does not serve in-process: the regional endpoint instead.
-    streams = session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-            if not answer["Records"]:
-                break
-            records += [lambda_record(record, arn) for record in answer["Records"]]
-            iterator = answer.get("NextShardIterator")
-    return records
+    return read_stream(session.client("dynamodb"), session.client("dynamodbstreams", config=STREAMS_CONFIG), table_name)
 
 
 def stream_batches(records: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:

@@ -7,39 +7,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
-from infra.stream_pollers import lambda_record
 from taskapi.counting.apply import Change
 from taskapi.models.domain import Priority, TaskStatus
 from taskapi.store.base import TaskFilters
 from taskapi.store.dynamodb import DynamoTaskRepository
+from tests.support.streams import STREAMS_CONFIG, read_stream
 
 OPEN = (TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
 
 def streams_client() -> Any:
-    """botocore sends DescribeStream & co. to <account>.streams-ddb.<region>.amazonaws.com, a host
-    moto 5.2.5 does not serve in-process: the regional endpoint instead."""
-    return boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    return boto3.client("dynamodbstreams", config=STREAMS_CONFIG)
 
 
 def stream_records(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
     """Every record of the table's stream from TRIM_HORIZON, shaped as Lambda's event records."""
-    arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    streams = streams_client()
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-            if not answer["Records"]:
-                break
-            records += [lambda_record(record, arn) for record in answer["Records"]]
-            iterator = answer.get("NextShardIterator")
-    return records
+    return read_stream(dynamodb, streams_client(), table_name)
 
 
 def changes(records: Sequence[dict[str, Any]]) -> list[Change]:
