@@ -1,5 +1,5 @@
 """Corrections of moto for the local stack's moto server: one that concurrent processing needs (1)
-and corrections of its speed (2-4). Written for one moto version (MOTO_VERSION, the one
+and corrections of its speed (2-6). Written for one moto version (MOTO_VERSION, the one
 pyproject.toml pins); apply() refuses any other.
 
 1. Isolation of DynamoDB requests. moto serves every request on its own thread without locks, and
@@ -33,18 +33,28 @@ pyproject.toml pins); apply() refuses any other.
 5. DynamoDB Streams keeps the newest shard iterators only. moto keeps every iterator it hands out
    (GetShardIterator and each GetRecords make one) for good; the local stack's stream poller asks
    for a few a second. The newest SHARD_ITERATORS_KEPT are kept (DynamoDB's expire after 15 min).
+6. DynamoDB Streams' GetRecords without moto's generic serializer. moto 5.2 walks the service
+   model for every attribute of every image (a GetRecords of 500 task records: about half a
+   second of the server's time, with every DynamoDB request waiting behind it, see 1). The
+   records moto keeps are already DynamoDB JSON, so the answer is their json.dumps, with
+   ApproximateCreationDateTime in epoch seconds and binary values in base64, as the serializer
+   writes them.
 
-2-5 replace moto's own functions, for the whole process and for good: apply() is called only by a
+2-6 replace moto's own functions, for the whole process and for good: apply() is called only by a
 process that exists to serve moto (`python -m infra.moto_server`, the local stack's child), never
 on import and never in a test's process, whose moto (mock_aws) stays moto's own. None changes an
 answer moto gives; an external endpoint (AWS_ENDPOINT_URL) gets none of them."""
 
 from __future__ import annotations
 
+import base64
+import calendar
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from importlib import metadata
 from types import SimpleNamespace
 from typing import Any
@@ -59,6 +69,7 @@ CORRECTIONS = (
     " .is_message_valid_based_on_retention_period, Queue.attributes, Message.visible and .delayed)",
     "the service listing made once (moto.backends.list_of_moto_modules)",
     "DynamoDB Streams keeps the newest shard iterators (DynamoDBStreamsBackend.__init__)",
+    "GetRecords answered without the generic serializer (DynamoDBStreamsHandler.get_records)",
 )
 
 _DYNAMODB_TARGET_PREFIXES = ("DynamoDB_", "DynamoDBStreams_")
@@ -96,6 +107,7 @@ def apply() -> None:
     _patch_sqs_scans()
     _patch_module_listing()
     _patch_shard_iterators()
+    _patch_stream_records()
 
 
 def _require(condition: bool, what: str) -> None:
@@ -334,3 +346,31 @@ def _patch_shard_iterators() -> None:
 
     _mark(__init__)
     DynamoDBStreamsBackend.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _stream_wire_value(value: Any) -> Any:
+    """What moto's JSON serializer writes for the values json cannot: a timestamp as epoch seconds
+    (milliseconds kept), a binary value in base64."""
+    if isinstance(value, datetime):
+        seconds = calendar.timegm(value.timetuple())
+        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"{type(value).__name__} is not part of a stream record")
+
+
+def _patch_stream_records() -> None:
+    """Correction 6."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    original = DynamoDBStreamsHandler.get_records
+    if _marked(original):
+        return
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        return json.dumps(result, default=_stream_wire_value)
+
+    _mark(get_records)
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]

@@ -11,8 +11,9 @@ does the mapping's work:
 - invokes the function's real handler with an SQS event shaped like Lambda's,
 - deletes the records the answer does not list in batchItemFailures (ReportBatchItemFailures;
   an invalid answer or a raised exception fails the whole batch, as in Lambda),
-- re-reads the parameter at least every second, so `taskapi queue pause` / `resume` and the API's
-  queue restart (all through the same parameters) take effect within about a second.
+- re-reads the parameters at least every second (one GetParametersByPath for every poller), so
+  `taskapi queue pause` / `resume` and the API's queue restart (all through the same parameters)
+  take effect within about a second.
 
 Deviations from AWS, chosen for a laptop:
 - A failed record is made visible again after a short local retry delay (2 s by default,
@@ -98,28 +99,36 @@ def discover_mappings(ssm: Any, prefix: str) -> list[Mapping]:
     return sorted(found, key=lambda mapping: mapping.parameter)
 
 
-class MappingState:
-    """The mapping's current settings, re-read from SSM when older than max_age (shared by the
-    threads of one poller, so one GetParameter per second at most). If SSM does not answer, the
-    last known settings stay in force."""
+class MappingStates:
+    """The current settings of every mapping under a prefix, re-read together (one
+    GetParametersByPath) when older than max_age and shared by every poller thread: one SSM call
+    a second for the whole stack, not one per poller. If SSM does not answer, or a mapping's
+    parameter is missing or unreadable, the last known settings stay in force."""
 
-    def __init__(self, ssm: Any, initial: Mapping, max_age: float = STATE_REFRESH_SECONDS) -> None:
+    def __init__(
+        self, ssm: Any, prefix: str, initial: Iterable[Mapping], max_age: float = STATE_REFRESH_SECONDS
+    ) -> None:
         self._ssm = ssm
-        self._mapping = initial
+        self._prefix = prefix
+        self._mappings = {mapping.parameter: mapping for mapping in initial}
         self._max_age = max_age
         self._read_at = time.monotonic()
         self._lock = threading.Lock()
 
-    def current(self) -> Mapping:
+    def current(self, parameter: str) -> Mapping:
         with self._lock:
             if time.monotonic() - self._read_at >= self._max_age:
                 self._read_at = time.monotonic()
-                try:
-                    value = self._ssm.get_parameter(Name=self._mapping.parameter)["Parameter"]["Value"]
-                    self._mapping = Mapping.parse(self._mapping.parameter, value)
-                except (BotoCoreError, ClientError, ValueError, KeyError) as exc:
-                    log.warning("mapping %s: state not re-read (%s); the last one holds", self._mapping.parameter, exc)
-            return self._mapping
+                self._refresh()
+            return self._mappings[parameter]
+
+    def _refresh(self) -> None:
+        try:
+            for mapping in discover_mappings(self._ssm, self._prefix):
+                if mapping.parameter in self._mappings:
+                    self._mappings[mapping.parameter] = mapping
+        except (BotoCoreError, ClientError, ValueError, KeyError) as exc:
+            log.warning("mappings under %s: state not re-read (%s); the last one holds", self._prefix, exc)
 
 
 def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +201,7 @@ class SqsPoller:
         names: LocalNames,
         *,
         sqs: Any,
-        ssm: Any,
+        states: MappingStates,
         concurrency_cap: int,
         retry_visibility_seconds: int,
     ) -> None:
@@ -202,7 +211,7 @@ class SqsPoller:
         self._spec = spec
         self._names = names
         self._sqs = sqs
-        self._state = MappingState(ssm, mapping)
+        self._states = states
         self._retry_visibility = retry_visibility_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -234,14 +243,14 @@ class SqsPoller:
     def _run(self, environment: ExecutionEnvironment) -> None:
         while not self._stop.is_set():
             try:
-                mapping = self._state.current()
+                mapping = self._states.current(self.mapping.parameter)
                 if not mapping.enabled:
                     self._stop.wait(STATE_REFRESH_SECONDS)
                     continue
                 messages = self._receive(mapping)
                 if not messages:
                     continue
-                if self._stop.is_set() or not self._state.current().enabled:
+                if self._stop.is_set() or not self._states.current(self.mapping.parameter).enabled:
                     self._set_visibility(mapping, messages, 0)  # paused or stopping meanwhile: give them back
                     continue
                 self._deliver(environment, mapping, messages)
@@ -320,6 +329,7 @@ def build_pollers(
     retry_visibility_seconds: int,
 ) -> list[SqsPoller]:
     pollers = []
+    states = MappingStates(ssm, names.mappings_parameter_prefix, mappings)
     for mapping in mappings:
         if mapping.function not in specs:
             raise ValueError(f"mapping {mapping.parameter} names {mapping.function!r}, which the template lacks")
@@ -329,7 +339,7 @@ def build_pollers(
                 specs[mapping.function],
                 names,
                 sqs=sqs,
-                ssm=ssm,
+                states=states,
                 concurrency_cap=concurrency_cap,
                 retry_visibility_seconds=retry_visibility_seconds,
             )

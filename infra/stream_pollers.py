@@ -20,8 +20,9 @@ Every DynamoDB event of a function in the template (`Type: DynamoDB`, `Stream: !
   so a stack restarted on a persistent endpoint (AWS_ENDPOINT_URL) goes on where it stopped.
 
 Deviations from AWS, chosen for a laptop: one thread per mapping reads the shards one after the
-other (ParallelizationFactor 1); a batch is what one GetRecords call answers (no
-MaximumBatchingWindowInSeconds wait for a fuller batch: an idle stream is read every POLL_SECONDS);
+other (ParallelizationFactor 1); a batch is what one GetRecords call answers (after a batch
+that was not full the next read waits MaximumBatchingWindowInSeconds, where Lambda would gather
+records for up to that long; an idle stream is read every POLL_SECONDS);
 a failed batch is retried after a fixed delay, not Lambda's backoff; a function's Timeout is not
 enforced (see infra/runtime.py)."""
 
@@ -68,6 +69,8 @@ class StreamMapping:
     on_failure_queue: str | None = None
     """Physical name of the SQS queue that hears of skipped batches."""
     enabled: bool = True
+    batching_window_seconds: float = 0.0
+    """MaximumBatchingWindowInSeconds: after a batch that was not full, records gather this long."""
 
     @property
     def name(self) -> str:
@@ -101,7 +104,13 @@ def stream_event_mappings(template: dict[str, Any], names: LocalNames) -> list[S
             props = resolve(
                 {
                     key: raw[key]
-                    for key in ("BatchSize", "StartingPosition", "MaximumRetryAttempts", "Enabled")
+                    for key in (
+                        "BatchSize",
+                        "StartingPosition",
+                        "MaximumRetryAttempts",
+                        "Enabled",
+                        "MaximumBatchingWindowInSeconds",
+                    )
                     if key in raw
                 },
                 template,
@@ -121,6 +130,7 @@ def stream_event_mappings(template: dict[str, Any], names: LocalNames) -> list[S
                     maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                     on_failure_queue=names.physical_name(queue_id) if queue_id else None,
                     enabled=str(props.get("Enabled", True)).lower() != "false",
+                    batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                 )
             )
     return found
@@ -246,7 +256,7 @@ class StreamPoller:
     def _run(self, environment: ExecutionEnvironment) -> None:
         while not self._stop.is_set():
             try:
-                delivered = self.poll(environment) if self.mapping.enabled else False
+                delivered = self.poll(environment) if self.mapping.enabled else None
             except (BotoCoreError, ClientError) as exc:
                 if not self._stop.is_set():
                     log.warning("stream %s: AWS call failed (%s); retrying", self.name, exc)
@@ -256,20 +266,25 @@ class StreamPoller:
                 log.exception("stream %s: unexpected error; it keeps reading", self.name)
                 self._stop.wait(ERROR_BACKOFF_SECONDS)
                 continue
-            if not delivered:
+            if delivered is None:
                 self._stop.wait(self._poll_seconds)
+            elif delivered < self.mapping.batch_size:
+                # Lambda waits up to MaximumBatchingWindowInSeconds for a fuller batch: fewer, larger
+                # invocations (and counter writes) instead of one per handful of records.
+                self._stop.wait(self.mapping.batching_window_seconds)
 
-    def poll(self, environment: ExecutionEnvironment) -> bool:
-        """One pass over the shards: at most one batch of each delivered. True if any record came."""
-        delivered = False
+    def poll(self, environment: ExecutionEnvironment) -> int | None:
+        """One pass over the shards: at most one batch of each delivered. The size of the largest
+        batch delivered, None if no record came."""
+        largest: int | None = None
         for shard in self._current_shards():
             if self._stop.is_set():
                 break
             records = self._read(shard)
             if records:
-                delivered = True
+                largest = max(largest or 0, len(records))
                 self._deliver(environment, shard, records)
-        return delivered
+        return largest
 
     def _current_shards(self) -> list[_Shard]:
         if not self._shards or time.monotonic() - self._shards_read_at >= SHARD_REFRESH_SECONDS:
@@ -312,8 +327,8 @@ class StreamPoller:
             got = answer.get("Records", [])
             records += got
             iterator = answer.get("NextShardIterator")
-            if not got:
-                break
+            if len(got) < limit:
+                break  # the shard's end for now: asking again would answer nothing
         if iterator is None and not records:
             shard.closed = True  # a closed shard read to its end
         elif shard.latest is not None and not records and iterator is not None:

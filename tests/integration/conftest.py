@@ -63,17 +63,20 @@ class CallLog(list):
     def __init__(self) -> None:
         super().__init__()
         self.scanned: list[int] = []
+        self.fetched: list[int] = []
 
     def clear(self) -> None:
         super().clear()
         self.scanned.clear()
+        self.fetched.clear()
 
 
 @pytest.fixture
 def calls(dynamodb):
-    """Names of the DynamoDB operations made from here on, and the items each Query read."""
+    """Names of the DynamoDB operations made from here on, the items each Query read and each
+    BatchGetItem answered."""
     made = CallLog()
-    scanned = made.scanned
+    scanned, fetched = made.scanned, made.fetched
 
     def before(event_name, **_):
         made.append(event_name.split(".")[-1])
@@ -81,8 +84,12 @@ def calls(dynamodb):
     def after(http_response, parsed, **_):
         scanned.append(parsed.get("ScannedCount", 0))
 
+    def after_batch(http_response, parsed, **_):
+        fetched.append(sum(len(items) for items in parsed.get("Responses", {}).values()))
+
     dynamodb.meta.events.register("before-call.dynamodb.*", before)
     dynamodb.meta.events.register("after-call.dynamodb.Query", after)
+    dynamodb.meta.events.register("after-call.dynamodb.BatchGetItem", after_batch)
     return made
 
 

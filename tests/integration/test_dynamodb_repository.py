@@ -139,6 +139,28 @@ def test_a_group_page_reads_only_the_items_it_answers(repo, seeded, calls):
     assert calls.scanned == [7]
 
 
+def test_a_window_reads_one_index_entry_past_the_page_and_fetches_only_the_page(repo, seeded, calls):
+    """Whether another page exists is the index's answer: the entry after the page is not fetched."""
+    calls.clear()
+    tasks, more = repo.window("acct_a", TaskFilters(group_id="g0"), before=None, want=7)
+    assert (len(tasks), more) == (7, True)
+    assert calls == ["Query", "BatchGetItem"]
+    assert calls.scanned == [8]
+    assert calls.fetched == [7]
+
+    everything = repo.count("acct_a", TaskFilters(group_id="g0"))
+    tasks, more = repo.window("acct_a", TaskFilters(group_id="g0"), before=None, want=everything)
+    assert (len(tasks), more) == (everything, False)
+
+
+def test_newest_ids_are_the_indexs_and_fetch_no_task(repo, seeded, calls):
+    filters = TaskFilters(statuses=(TaskStatus.PENDING,))
+    expected = [t.task_id for t in repo.page("acct_a", filters, before=None, want=5)]
+    calls.clear()
+    assert repo.newest_ids("acct_a", filters, want=5) == expected
+    assert calls == ["Query"]
+
+
 QUEUEABLE_FILTERS = [
     TaskFilters(queueable=True),
     TaskFilters(queueable=False),

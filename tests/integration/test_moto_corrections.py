@@ -27,6 +27,7 @@ def replaced_moto_functions() -> list[str]:
     import moto.dynamodb.models as dynamodb_models
     from moto import backends
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.sqs.models import Message, Queue, SQSBackend
 
     functions = {
@@ -40,6 +41,7 @@ def replaced_moto_functions() -> list[str]:
         "Message.delayed": Message.delayed.fget,
         "moto.backends.list_of_moto_modules": backends.list_of_moto_modules,
         "DynamoDBStreamsBackend.__init__": DynamoDBStreamsBackend.__init__,
+        "DynamoDBStreamsHandler.get_records": DynamoDBStreamsHandler.get_records,
     }
     replaced = [name for name, function in functions.items() if not function.__module__.startswith("moto.")]
     if dynamodb_models.copy is not copy:
@@ -115,6 +117,7 @@ def test_apply_replaces_every_corrected_function_once_in_its_own_process() -> No
             "moto.backends.list_of_moto_modules",
             "moto.dynamodb.models.copy",
             "DynamoDBStreamsBackend.__init__",
+            "DynamoDBStreamsHandler.get_records",
         ]
     )
     assert (twice, same_send) == (once, True)  # applied twice: nothing wrapped twice
@@ -168,3 +171,69 @@ def test_dynamodb_streams_keeps_only_the_newest_shard_iterators(monkeypatch: pyt
         kept[f"iterator-{number}"] = number
 
     assert list(kept) == ["iterator-2", "iterator-3", "iterator-4"]
+
+
+def _stream_records(endpoint: str) -> list[dict[str, object]]:
+    """Writes of every attribute type to a table with a NEW_AND_OLD_IMAGES stream, then its
+    records as boto3 reads them (moto's own ids, sequence numbers and times left out, and sizes:
+    moto measures a record with its time in it)."""
+    options = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+    dynamodb = boto3.client("dynamodb", **options)
+    arn = dynamodb.create_table(
+        TableName="s",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    item = {
+        "k": {"S": "a"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\xffbytes"},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2"]},
+        "m": {"M": {"inner": {"S": "v"}, "blob": {"B": b"\x01"}, "list": {"L": [{"N": "3"}, {"S": "w"}]}}},
+        "l": {"L": [{"M": {"deep": {"BOOL": False}}}]},
+    }
+    dynamodb.put_item(TableName="s", Item=item)
+    dynamodb.update_item(
+        TableName="s",
+        Key={"k": {"S": "a"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    dynamodb.delete_item(TableName="s", Key={"k": {"S": "a"}})
+    streams = boto3.client("dynamodbstreams", **options)
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    answer = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=10)
+    assert isinstance(answer["NextShardIterator"], str)
+    records = []
+    for record in answer["Records"]:
+        record.pop("eventID")
+        stream = record["dynamodb"]
+        assert stream.pop("ApproximateCreationDateTime").year >= 2025
+        assert int(stream.pop("SequenceNumber")) > 0
+        assert stream.pop("SizeBytes") > 0
+        records.append(record)
+    return records
+
+
+def test_stream_records_read_through_the_correction_are_moto_s_own() -> None:
+    # Given moto's own server (a thread of this process) and the corrected one (the child process)
+    answers = []
+    for own_process in (False, True):
+        server = start_moto_server(port=0, own_process=own_process)
+        try:
+            # When the same writes are made and their stream records read
+            answers.append(_stream_records(http_url(*server.get_host_and_port())))
+        finally:
+            server.stop()
+
+    # Then boto3 reads the same records from both, every attribute type included
+    own, corrected = answers
+    assert [record["eventName"] for record in corrected] == ["INSERT", "MODIFY", "REMOVE"]
+    assert corrected[0]["dynamodb"]["NewImage"]["m"]["M"]["blob"] == {"B": b"\x01"}
+    assert corrected == own

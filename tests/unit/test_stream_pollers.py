@@ -258,4 +258,5 @@ def test_the_templates_stream_mapping_is_the_counters_function_on_the_tasks_tabl
         starting_position="TRIM_HORIZON",
         maximum_retry_attempts=10,
         on_failure_queue="taskapi-local-CountersDeadLetterQueue",
+        batching_window_seconds=1.0,
     )

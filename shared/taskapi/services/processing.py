@@ -163,9 +163,10 @@ class Processor:
         # (which refuses a lower value) does not mistake the restarted run for a superseded one.
         floor = task.progress
         last_write = self.ticker()  # the claim wrote "Processing started"
+        version = task.version  # the stored task's, as long as only this run writes it
 
         def progress(percent: float, note: str) -> None:
-            nonlocal last_write
+            nonlocal last_write, version
             tick = self.ticker()
             if tick - last_write < self.progress_interval_seconds:
                 return  # written at most once per interval: most runs write only claim and completion
@@ -181,6 +182,7 @@ class Processor:
             )
             if not fenced:
                 raise Superseded
+            version += 1
 
         started = self.clock()
         try:
@@ -200,8 +202,11 @@ class Processor:
         # overwrite the files of the claim that completed the attempt.
         prefix = result_prefix(task.account_id, task.task_id, task.attempt, claim=task.state_since)
         key = self.results.put(prefix, artifact)
+        # The completion is written against the version this run's own writes left, without reading
+        # the task first: any other write since (a cancel, a regenerate, a takeover) makes it a
+        # Conflict, and only then is the task read to decide.
+        current: Task | None = task.model_copy(update={"version": version})
         for _ in range(3):
-            current = self.repository.get(task.account_id, task.task_id)
             if not same_claim(current, task):
                 self.results.delete(prefix, artifact)  # cancel, a newer attempt or claim won: no orphan
                 return Outcome.STOPPED
@@ -220,6 +225,7 @@ class Processor:
             try:
                 self.repository.save(done, expected_version=current.version)
             except Conflict:
+                current = self.repository.get(task.account_id, task.task_id)
                 continue
             metrics.add_metric(name="TasksCompleted", unit="Count", value=1)
             metrics.add_metric(

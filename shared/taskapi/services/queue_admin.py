@@ -39,8 +39,8 @@ def queue_status(
     mappings = control.mappings()
     account = principal.account_id
 
-    def newest(status: TaskStatus, want: int) -> list[Task]:
-        return repository.page(account, TaskFilters(statuses=(status,)), before=None, want=want)
+    def newest(status: TaskStatus, want: int) -> list[str]:
+        return repository.newest_ids(account, TaskFilters(statuses=(status,)), want=want)
 
     if counters is not None:
         counts = counters.get([account_key(account)])[account_key(account)]
@@ -61,14 +61,14 @@ def queue_status(
     answer: dict[str, Any] = {
         "success": True,
         "queue_processing_active": processing_active(mappings),
-        "current_processing_task": processing[0].task_id if processing else None,
+        "current_processing_task": processing[0] if processing else None,
         "account_task_counts": {
             "pending": pending,
             "queued": sum(queued.values()),
             "processing": sum(processing_by_priority.values()),
         },
-        "pending_task_ids": [t.task_id for t in newest(TaskStatus.PENDING, STATUS_ID_LIST)],
-        "queued_task_ids": [t.task_id for t in newest(TaskStatus.QUEUED, STATUS_ID_LIST)],
+        "pending_task_ids": newest(TaskStatus.PENDING, STATUS_ID_LIST),
+        "queued_task_ids": newest(TaskStatus.QUEUED, STATUS_ID_LIST),
     }
     if not principal.is_operator:
         answer["overall_queue_status"] = {

@@ -207,12 +207,10 @@ def list_tasks(
     fingerprint = filters.fingerprint()
     cursor = Cursor.decode(next_token, filters=fingerprint) if next_token else None
     start = cursor.offset if cursor else 0
-    # One item past the page says whether another page exists, whatever happened since page 1.
-    window = repository.page(
-        principal.account_id, filters, before=cursor.after if cursor else None, want=limit + 1, skip=skip
+    # One index entry past the page says whether another page exists, whatever happened since page 1.
+    tasks, more = repository.window(
+        principal.account_id, filters, before=cursor.after if cursor else None, want=limit, skip=skip
     )
-    more = len(window) > limit
-    tasks = window[:limit]
     if cursor is not None:
         total = cursor.total  # counted for the first page: a cursor page costs only itself
     elif not more and tasks:

@@ -76,6 +76,18 @@ class TaskRepository(Protocol):
         passing over the first `skip` of them (read, but never all held at once)."""
         ...
 
+    def window(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> tuple[list[Task], bool]:
+        """page(), and whether more tasks match after it: the index is read one entry further,
+        the task of that entry is not fetched."""
+        ...
+
+    def newest_ids(self, account_id: str, filters: TaskFilters, *, want: int) -> list[str]:
+        """The ids of up to `want` matching tasks, newest first, from the index alone (it lags the
+        table by a moment): no task is fetched."""
+        ...
+
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         """Tasks matching the filters; with at_most, counting may stop once it reaches that many
         (the answer is then at_most or more), so a ceiling check reads no more than the ceiling."""

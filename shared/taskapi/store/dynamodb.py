@@ -388,16 +388,40 @@ class DynamoTaskRepository:
         their sort key is kept while merging, so a skip of 100,000 costs index reads, not memory);
         then the page's items are fetched by BatchGetItem (eventually consistent, like the index)
         and answered in the index's order."""
+        return self._window(account_id, filters, before=before, want=want, skip=skip, look_ahead=0)[0]
+
+    def window(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> tuple[list[Task], bool]:
+        return self._window(account_id, filters, before=before, want=want, skip=skip, look_ahead=1)
+
+    def _window(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int, look_ahead: int
+    ) -> tuple[list[Task], bool]:
+        if want <= 0:
+            return [], False
+        if filters.task_ids:
+            tasks = self._page_by_ids(account_id, filters, before=before, want=skip + want + look_ahead)[skip:]
+            return tasks[:want], len(tasks) > want
+        task_ids = self._index_ids(account_id, filters, before=before, want=want + look_ahead, skip=skip)
+        shown = task_ids[:want]
+        found = self._batch_get(account_id, shown, consistent=False)
+        # An id the index still lists but the table no longer holds is left out.
+        return [found[task_id] for task_id in shown if task_id in found], len(task_ids) > want
+
+    def newest_ids(self, account_id: str, filters: TaskFilters, *, want: int) -> list[str]:
         if want <= 0:
             return []
         if filters.task_ids:
-            return self._page_by_ids(account_id, filters, before=before, want=skip + want)[skip:]
+            return [task.task_id for task in self._page_by_ids(account_id, filters, before=None, want=want)]
+        return self._index_ids(account_id, filters, before=None, want=want, skip=0)
+
+    def _index_ids(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int
+    ) -> list[str]:
         streams = [self._iterate(stream, before=before, want=skip + want) for stream in self._plan(account_id, filters)]
         merged = heapq.merge(*streams, key=lambda entry: entry["created_sk"]["S"], reverse=True)
-        task_ids = [entry["task_id"]["S"] for entry in islice(merged, skip, skip + want)]
-        found = self._batch_get(account_id, task_ids, consistent=False)
-        # An id the index still lists but the table no longer holds is left out.
-        return [found[task_id] for task_id in task_ids if task_id in found]
+        return [entry["task_id"]["S"] for entry in islice(merged, skip, skip + want)]
 
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         if filters.task_ids:

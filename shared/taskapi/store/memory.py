@@ -53,6 +53,15 @@ class InMemoryTaskRepository:
             tasks = [t for t in tasks if t.created_sk < before]
         return tasks[skip : skip + want]
 
+    def window(
+        self, account_id: str, filters: TaskFilters, *, before: str | None, want: int, skip: int = 0
+    ) -> tuple[list[Task], bool]:
+        tasks = self.page(account_id, filters, before=before, want=want + 1, skip=skip)
+        return tasks[:want], len(tasks) > want
+
+    def newest_ids(self, account_id: str, filters: TaskFilters, *, want: int) -> list[str]:
+        return [task.task_id for task in self.page(account_id, filters, before=None, want=want)]
+
     def count(self, account_id: str, filters: TaskFilters, *, at_most: int | None = None) -> int:
         return len(self._matching(account_id, filters))
 

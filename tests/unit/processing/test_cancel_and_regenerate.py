@@ -126,18 +126,19 @@ def test_a_cancel_landing_after_the_result_is_stored_wins_and_the_result_is_remo
     assert fakes.results.objects == {}
 
 
-def test_a_cancel_landing_between_the_completions_read_and_write_wins(fakes, clock):
-    class CancelAfterCompletionRead(RepositoryProxy):
+def test_a_cancel_landing_just_before_the_completion_write_wins(fakes, clock):
+    # The completion is written unread, against the version the run's own writes left: a cancel
+    # just before it changes that version, so the write loses and the task is read to decide.
+    class CancelBeforeCompletionWrite(RepositoryProxy):
         armed = False
 
-        def get(self, account_id, task_id):
-            current = self.inner.get(account_id, task_id)
+        def save(self, task, *, expected_version):
             if self.armed:
                 self.armed = False
-                cancel(fakes, task_id)  # lands after the read: the completion write must lose
-            return current
+                cancel(fakes, task.task_id)
+            return self.inner.save(task, expected_version=expected_version)
 
-    repository = CancelAfterCompletionRead(fakes.repo)
+    repository = CancelBeforeCompletionWrite(fakes.repo)
     results = HookedResults(fakes.results, after_put=lambda: setattr(repository, "armed", True))
     processor = fakes.processor(repository=repository, results=results, clock=clock)
     create(fakes.repo, fakes.queue, BODY_OF[TaskType.DOCUMENTATION]("d1"))
