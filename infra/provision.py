@@ -195,7 +195,8 @@ def _enable_stream(dynamodb: Any, args: dict[str, Any]) -> None:
 
 def provision(session: Any, names: LocalNames | None = None, template: dict[str, Any] | None = None) -> dict[str, str]:
     """Create what the template declares, keeping what exists (a paused mapping stays paused).
-    Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name, usage plan id)."""
+    Answers logical id -> the value `!Ref` gives (table name, queue URL, bucket name, event bus name,
+    usage plan id)."""
     names = names or LocalNames()
     template = template or load_template()
     refs: dict[str, str] = {}
@@ -226,6 +227,20 @@ def provision(session: Any, names: LocalNames | None = None, template: dict[str,
         for logical_id, resource in buckets.items():
             name = names.bucket_name(logical_id)
             _create_bucket(s3, name, names.region, resolve(resource.get("Properties", {}), template, names))
+            refs[logical_id] = name
+
+    buses = resources(template, "AWS::Events::EventBus")
+    if buses:
+        events = session.client("events", region_name=names.region)
+        for logical_id, resource in buses.items():
+            name = str(
+                resolve(resource.get("Properties", {}).get("Name"), template, names) or names.physical_name(logical_id)
+            )
+            try:
+                events.create_event_bus(Name=name)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+                    raise
             refs[logical_id] = name
 
     plans = usage_plan_definitions(template, names)

@@ -23,6 +23,9 @@ from taskapi.services.processing import Processor
 from taskapi.store.memory import InMemoryTaskRepository
 from taskapi.uploads.files import InMemoryUploadFiles
 from taskapi.uploads.store import InMemoryUploadStore
+from taskapi.webhooks.eventstore import MemoryEventStore
+from taskapi.webhooks.queue import MemoryDeliveryQueue
+from taskapi.webhooks.store import MemoryWebhookStore
 
 
 class Clock:
@@ -48,6 +51,9 @@ class Fakes:
     control: InMemoryProcessingControl = field(default_factory=InMemoryProcessingControl)
     uploads: InMemoryUploadStore = field(default_factory=InMemoryUploadStore)
     upload_files: InMemoryUploadFiles = field(default_factory=InMemoryUploadFiles)
+    webhooks: MemoryWebhookStore = field(default_factory=MemoryWebhookStore)
+    events: MemoryEventStore = field(default_factory=MemoryEventStore)
+    deliveries: MemoryDeliveryQueue = field(default_factory=MemoryDeliveryQueue)
     counters: InMemoryCounterStore | None = None
     """The app's counters. By default they follow `repo` (derived from its tasks at every read, as
     the stream consumer leaves them once caught up); a test may set counter items by hand instead
@@ -76,6 +82,9 @@ class Fakes:
         app.dependency_overrides[deps.get_counter_store] = self.counters_for
         app.dependency_overrides[wiring.get_upload_store] = lambda: self.uploads
         app.dependency_overrides[wiring.get_upload_files] = lambda: self.upload_files
+        app.dependency_overrides[deps.get_webhook_store] = lambda: self.webhooks
+        app.dependency_overrides[deps.get_event_store] = lambda: self.events
+        app.dependency_overrides[deps.get_delivery_queue] = lambda: self.deliveries
         return app
 
     def api_key(self, account_id: str, plan: str = "free", role: Role = "tenant") -> dict[str, str]:

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     """Largest file a presigned upload accepts."""
     upload_url_expiry_seconds: int = Field(default=900, ge=60, le=7 * 86400)
     processor_function: str = "taskapi-local-processor"
+
+    # Push (issue 16): webhook endpoints and deliveries, the account's events for 7 days, the
+    # delivery queue and the EventBridge bus of task state changes.
+    webhooks_table: str = "taskapi-local-WebhooksTable"
+    events_table: str = "taskapi-local-EventsTable"
+    webhook_queue_url: str = ""
+    event_bus_name: str = ""
+    """The custom EventBridge bus task state changes go to; empty: none."""
+    webhook_max_endpoints: int = Field(default=10, ge=1, le=100)
+    webhook_secret_grace_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    """After a rotation, deliveries are signed with the old secret too for this long."""
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=30)
+    webhook_retry_delays_seconds: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    """Waits before each retry of a failed delivery (about 28 h in all, then it is failed); a JSON
+    list in TASKAPI_WEBHOOK_RETRY_DELAYS_SECONDS (the local stack's drills shorten it)."""
     local_mappings_parameter_prefix: str = "/taskapi-local/event-source-mappings"
     """Locally (no Lambda service) the pollers' mapping states live in SSM parameters here."""
 

@@ -20,6 +20,7 @@ from taskapi.store.dynamodb import DynamoTaskRepository
 from taskapi.uploads.dynamodb import DynamoUploadStore
 from taskapi.uploads.files import S3UploadFiles, UploadFiles
 from taskapi.uploads.store import UploadStore
+from taskapi.webhooks import wiring as push_wiring
 
 if TYPE_CHECKING:  # the API never loads the processor, the engines or the ingest parsers (cold start)
     from taskapi.services.processing import Processor
@@ -105,6 +106,7 @@ def get_upload_files() -> UploadFiles:
 @lru_cache(maxsize=1)
 def get_ingestor() -> Ingestor:
     from taskapi.uploads.ingest import Ingestor
+    from taskapi.webhooks.publish import UploadEventPublisher
 
     return Ingestor(
         uploads=get_upload_store(),
@@ -114,6 +116,7 @@ def get_ingestor() -> Ingestor:
         key_store=get_key_store(),
         settings=get_settings(),
         counters=get_counter_store(),
+        on_final=UploadEventPublisher(push_wiring.get_event_publisher(), get_upload_files()),
     )
 
 
@@ -134,3 +137,4 @@ def reset() -> None:
         get_ingestor,
     ):
         factory.cache_clear()
+    push_wiring.reset()

@@ -122,8 +122,11 @@ def test_moto_starts_provisioning_is_idempotent_and_a_taken_port_is_refused(monk
             | set(resources(template, "AWS::SQS::Queue"))
             | set(resources(template, "AWS::S3::Bucket"))
             | set(resources(template, "AWS::ApiGateway::UsagePlan"))
+            | set(resources(template, "AWS::Events::EventBus"))
         )
         assert set(first) == expected
+        buses = boto3.client("events").list_event_buses()["EventBuses"]
+        assert first["TaskEventBus"] in {bus["Name"] for bus in buses}
         assert sorted(tables) == sorted(first[logical_id] for logical_id in table_ids)
         assert first["TasksNormalQueue"].startswith(f"http://{host}:{port}/")
         with pytest.raises(local_stack.StackError, match="TASKAPI_AWS_PORT"):

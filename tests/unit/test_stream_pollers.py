@@ -247,10 +247,15 @@ def test_a_table_without_a_stream_is_refused(stack):
         )
 
 
-def test_the_templates_stream_mapping_is_the_counters_function_on_the_tasks_table():
-    (mapping,) = stream_event_mappings(load_template(), NAMES)
+def test_the_templates_stream_mappings_are_the_counters_and_events_functions():
+    counters, *events = stream_event_mappings(load_template(), NAMES)
 
-    assert mapping == StreamMapping(
+    assert [(m.function, m.event_name, m.table_name) for m in events] == [
+        ("EventsFunction", "CounterChanges", "taskapi-local-CountersTable"),
+        ("EventsFunction", "TaskChanges", "taskapi-local-TasksTable"),
+    ]
+    assert {m.on_failure_queue for m in events} == {"taskapi-local-EventsDeadLetterQueue"}
+    assert counters == StreamMapping(
         function="CountersFunction",
         event_name="TaskChanges",
         table_name="taskapi-local-TasksTable",

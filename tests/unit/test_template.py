@@ -354,28 +354,38 @@ def test_bedrock_statements_cover_exactly_the_types_that_can_use_it_and_name_the
 
 
 # ---------------------------------------------------------------- counters (the tasks table's stream)
-def test_the_tasks_table_streams_both_images_to_the_counters_function_alone():
-    assert RESOURCES["TasksTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
-    readers = [
+STREAM_READERS = [
+    ("CountersFunction", "TaskChanges", "TasksTable", "CountersDeadLetterQueue"),
+    ("EventsFunction", "CounterChanges", "CountersTable", "EventsDeadLetterQueue"),
+    ("EventsFunction", "TaskChanges", "TasksTable", "EventsDeadLetterQueue"),
+]
+"""Every DynamoDB stream consumer: the tasks table's stream has two (Lambda's advice: at most two
+per shard), the counters table's one."""
+
+
+def test_the_streams_carry_both_images_to_their_consumers_each_batch_retried_whole():
+    for table in ("TasksTable", "CountersTable"):
+        assert RESOURCES[table]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    readers = sorted(
         (function_id, name, event["Properties"])
         for function_id, function in FUNCTIONS.items()
         for name, event in function["Properties"].get("Events", {}).items()
         if event["Type"] == "DynamoDB"
-    ]
-    assert [(function_id, name) for function_id, name, _ in readers] == [("CountersFunction", "TaskChanges")]
-    ((_, _, props),) = readers
-    assert props["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
-    # Retries start at the same first record, one batch per shard at a time: the consumer's chunk
-    # markers then make a redelivered batch count once. A batch that still fails is reported.
-    assert props["StartingPosition"] == "TRIM_HORIZON"
-    assert props["BisectBatchOnFunctionError"] is False
-    assert props["ParallelizationFactor"] == 1
-    assert 0 < props["MaximumRetryAttempts"] <= 100
-    assert props["DestinationConfig"]["OnFailure"] == {
-        "Type": "SQS",  # SAM grants sqs:SendMessage on it
-        "Destination": {"Fn::GetAtt": ["CountersDeadLetterQueue", "Arn"]},
-    }
-    assert "FunctionResponseTypes" not in props  # the whole batch is retried, never a part of it
+    )
+    assert [(function_id, name) for function_id, name, _ in readers] == [(f, n) for f, n, _, _ in STREAM_READERS]
+    for (_, _, props), (_, _, table, dead_letters) in zip(readers, STREAM_READERS, strict=True):
+        assert props["Stream"] == {"Fn::GetAtt": [table, "StreamArn"]}
+        # Retries start at the same first record, one batch per shard at a time: the consumers'
+        # markers (counter chunks, event ids) then make a redelivered batch count and send once.
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert props["BisectBatchOnFunctionError"] is False
+        assert props["ParallelizationFactor"] == 1
+        assert 0 < props["MaximumRetryAttempts"] <= 100
+        assert props["DestinationConfig"]["OnFailure"] == {
+            "Type": "SQS",  # SAM grants sqs:SendMessage on it
+            "Destination": {"Fn::GetAtt": [dead_letters, "Arn"]},
+        }
+        assert "FunctionResponseTypes" not in props  # the whole batch is retried, never a part of it
 
 
 def test_the_counters_table_is_keyed_by_counter_and_expires_markers():

@@ -5,10 +5,11 @@ from __future__ import annotations
 from taskapi.client.queue import QueueEndpoints
 from taskapi.client.tasks import TaskEndpoints
 from taskapi.client.uploads import UploadEndpoints
+from taskapi.client.webhooks import WebhookEndpoints
 from taskapi.models.responses import HealthOut
 
 
-class TaskApiClient(TaskEndpoints, QueueEndpoints, UploadEndpoints):
+class TaskApiClient(TaskEndpoints, QueueEndpoints, UploadEndpoints, WebhookEndpoints):
     """A synchronous client of the Task API over httpx, answering the server's own pydantic models.
 
         with TaskApiClient("https://api.example.com/v1", api_key="tk.acct.....") as api:

@@ -12,6 +12,7 @@ from taskapi.http.methods import MethodNotAllowedRoute
 from taskapi.http.reference import router as reference_router
 from taskapi.http.routes import router
 from taskapi.http.uploads import router as uploads_router
+from taskapi.http.webhooks import router as webhooks_router
 from taskapi.models.responses import HealthOut
 
 DESCRIPTION = """
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(router)
     app.include_router(uploads_router)
+    app.include_router(webhooks_router)
     app.include_router(reference_router)
     # First in the routing table: a served path asked with another method is 405, never a
     # template's match (GET /api/tasks/bulk is not GET /api/tasks/{task_id}).

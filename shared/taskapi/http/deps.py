@@ -20,6 +20,10 @@ from taskapi.results import ResultStore
 from taskapi.services.tasks import Ceiling
 from taskapi.settings import Settings, get_settings, max_unfinished_tasks
 from taskapi.store.base import TaskRepository
+from taskapi.webhooks import wiring as webhook_wiring
+from taskapi.webhooks.eventstore import EventStore
+from taskapi.webhooks.queue import DeliveryQueue
+from taskapi.webhooks.store import WebhookStore
 from taskapi.wiring import (
     get_counter_store,
     get_key_store,
@@ -100,3 +104,16 @@ QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 ResultsDep = Annotated[ResultStore, Depends(get_results)]
 ControlDep = Annotated[ProcessingControl, Depends(get_processing_control)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# Push (issue 16): the webhook and event stores and the delivery queue, from taskapi.webhooks.wiring.
+def get_webhook_store() -> WebhookStore:
+    return webhook_wiring.get_webhook_store()
+
+
+def get_event_store() -> EventStore:
+    return webhook_wiring.get_event_store()
+
+
+def get_delivery_queue() -> DeliveryQueue:
+    return webhook_wiring.get_delivery_queue()

@@ -1,6 +1,7 @@
-"""One exchange with a user-given URL's server, for taskapi.media.fetch: the URL parsed, its host
-resolved and every address vetted (taskapi.media.addresses), a direct connection to a vetted
-address (TLS with the URL's name as SNI, the certificate verified for it), one GET and its answer,
+"""One exchange with a user-given URL's server, for taskapi.media.fetch and the webhook transport
+(taskapi.webhooks.transport): the URL parsed, its host resolved and every address vetted
+(taskapi.media.addresses), a direct connection to a vetted address (TLS with the URL's name as
+SNI, the certificate verified for it), one request (a GET, or the caller's POST) and its answer,
 the body read to a temporary file; all of it under one deadline, with a watchdog that shuts the
 connection when the deadline comes.
 
@@ -21,7 +22,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -253,7 +254,9 @@ class _Watchdog:
 
 
 class Exchange:
-    """One request and its response, on a connection to a vetted address."""
+    """One request and its response, on a connection to a vetted address: a GET by default (the
+    media fetcher), or any method with a body and headers of the caller's (webhook deliveries,
+    taskapi.webhooks.transport). `response` is the answer once the `with` block is entered."""
 
     def __init__(
         self,
@@ -263,9 +266,14 @@ class Exchange:
         resolver: Resolver,
         context: ssl.SSLContext,
         allow_loopback_http: bool,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.target, self.wanted, self.deadline = target, wanted, deadline
         self._resolver, self._context, self._allow_loopback_http = resolver, context, allow_loopback_http
+        self._method, self._body, self._headers = method, body, dict(headers or {})
         self._cleanup = contextlib.ExitStack()
 
     def __enter__(self) -> Exchange:
@@ -317,17 +325,15 @@ class Exchange:
         connection.sock = self.sock  # connected to the vetted address; http.client must not dial
         self._cleanup.callback(connection.close)
         self.sock.settimeout(self.deadline.remaining())
-        connection.request(
-            "GET",
-            self.target.request_target,
-            headers={
-                "Host": self.target.host_header,
-                "User-Agent": USER_AGENT,
-                "Accept": self.wanted.header,
-                "Accept-Encoding": "identity",
-                "Connection": "close",
-            },
-        )
+        headers = {
+            "Host": self.target.host_header,
+            "User-Agent": USER_AGENT,
+            "Accept": self.wanted.header,
+            "Accept-Encoding": "identity",
+            **self._headers,  # the caller's own (a webhook's signature, its User-Agent)
+            "Connection": "close",
+        }
+        connection.request(self._method, self.target.request_target, body=self._body, headers=headers)
         self.sock.settimeout(self.deadline.remaining())
         response = connection.getresponse()
         self._cleanup.callback(response.close)
@@ -363,6 +369,19 @@ class Exchange:
             return location.strip()
         retryable = status >= 500 or status in _RETRYABLE_CLIENT_ERRORS
         raise Failure(f"the server answered {_status_text(status)}", retryable=retryable)
+
+    def discard_body(self, max_bytes: int) -> None:
+        """Read at most `max_bytes` of the body and drop them, within the deadline: the status is
+        the answer (a webhook receiver's body is not ours to keep), and a body that is longer,
+        slow or cut short changes nothing."""
+        with contextlib.suppress(Refusal, Failure), self._translated_errors():
+            left = max_bytes
+            while left > 0 and not self.response.isclosed():
+                self.sock.settimeout(self.deadline.remaining())
+                chunk = self.response.read(min(CHUNK_BYTES, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
 
     @property
     def content_type(self) -> str:

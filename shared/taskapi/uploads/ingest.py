@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -116,12 +116,17 @@ class Ingestor:
         key_store: ApiKeyStore,
         settings: Settings,
         counters: CounterStore | None = None,
+        on_final: Callable[[Upload], None] | None = None,
         lease_seconds: int = LEASE_SECONDS,
         chunk_rows: int = CHUNK_ROWS,
         spool_bytes: int = SPOOL_BYTES,
     ) -> None:
         self.counters = counters
         """Where the ceiling's held tasks are counted (None: by query)."""
+        self.on_final = on_final
+        """Told of every upload this ingest found or made final (upload.completed / upload.failed
+        events, taskapi.webhooks.publish.UploadEventPublisher); it raises when it could not send,
+        so the message comes back, finds the upload final and tells it again."""
         self.uploads = uploads
         self.files = files
         self.repository = repository
@@ -141,6 +146,7 @@ class Ingestor:
             return IngestResult(IngestOutcome.IGNORED)
         if upload.is_final:
             logger.info("upload is final already: duplicate delivery", extra={"status": upload.status.value})
+            self._tell_final(upload)
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
         started = _now()
         claim = uuid.uuid4().hex
@@ -160,10 +166,13 @@ class Ingestor:
             logger.info("resuming an upload whose previous run stopped", extra={"first_started_at": claimed.started_at})
         run = _Run(self, claimed, claim, run_started=isoformat(started), event_size=size)
         try:
-            return run.execute()
+            result = run.execute()
         except Exception as exc:
             self._release(claimed, claim, exc)
             raise
+        if result.outcome in (IngestOutcome.COMPLETED, IngestOutcome.FAILED):
+            self._tell_final(self.uploads.get(upload.account_id, upload.upload_id))
+        return result
 
     @tracer.capture_method(capture_response=False)
     def fail_dead_lettered(self, bucket: str, key: str) -> IngestResult:
@@ -173,6 +182,7 @@ class Ingestor:
         if upload is None:
             return IngestResult(IngestOutcome.IGNORED)
         if upload.is_final:
+            self._tell_final(upload)
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
         error = _short(f"{DEAD_LETTER_ERROR}: {upload.last_error or NO_RUN_FINISHED}")
         failed = self.uploads.fail(upload.account_id, upload.upload_id, error=error, now=isoformat(_now()))
@@ -180,9 +190,14 @@ class Ingestor:
             return IngestResult(IngestOutcome.DUPLICATE, upload.upload_id, upload.counts, upload.error)
         logger.warning("upload failed after repeated ingest failures", extra={"error": error})
         metrics.add_metric(name="UploadsFailed", unit="Count", value=1)
+        self._tell_final(failed)
         return IngestResult(IngestOutcome.FAILED, failed.upload_id, failed.counts, error)
 
     # ------------------------------------------------------------------ helpers
+    def _tell_final(self, upload: Upload | None) -> None:
+        if self.on_final is not None and upload is not None and upload.is_final:
+            self.on_final(upload)
+
     def _upload_of(self, bucket: str, raw_key: str) -> Upload | None:
         """The upload an event names, or None (logged) when it names none of ours."""
         key = unquote_plus(raw_key)

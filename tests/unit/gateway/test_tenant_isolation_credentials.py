@@ -339,12 +339,18 @@ EVERY_ROUTE_CREDENTIALS = (
 def test_the_route_list_is_what_the_matrix_expects():
     """A new route fails here until it is looked at (and is then covered by the test below)."""
     assert ROUTES == [
+        ("DELETE", "/api/webhooks/{webhook_id}"),
+        ("GET", "/api/events"),
         ("GET", "/api/tasks"),
         ("GET", "/api/tasks/count/total"),
         ("GET", "/api/tasks/queue/status"),
         ("GET", "/api/tasks/{task_id}"),
         ("GET", "/api/uploads/{upload_id}"),
+        ("GET", "/api/webhooks"),
+        ("GET", "/api/webhooks/{webhook_id}"),
+        ("GET", "/api/webhooks/{webhook_id}/deliveries"),
         ("PATCH", "/api/tasks/{task_id}"),
+        ("PATCH", "/api/webhooks/{webhook_id}"),
         ("POST", "/api/task/requeue-pending"),
         ("POST", "/api/tasks"),
         ("POST", "/api/tasks/bulk"),
@@ -354,6 +360,9 @@ def test_the_route_list_is_what_the_matrix_expects():
         ("POST", "/api/tasks/queue/restart"),
         ("POST", "/api/tasks/requeue-pending"),
         ("POST", "/api/uploads"),
+        ("POST", "/api/webhooks"),
+        ("POST", "/api/webhooks/{webhook_id}/replay"),
+        ("POST", "/api/webhooks/{webhook_id}/rotate-secret"),
         ("POST", "/task/requeue-pending"),
     ]
 
