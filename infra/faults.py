@@ -180,3 +180,53 @@ def ingest_crash_from_environ(environ: Mapping[str, str]) -> IngestReadCrash | N
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES={raw!r} is not a whole number of bytes above 0")
     return IngestReadCrash(int(raw))
+
+
+DELIVERY_CRASH_MESSAGE = "Injected fault: the webhook sender crashed after the receiver answered"
+
+
+class InjectedCrash(BaseException):
+    """The function's process dying: not an Exception, so no handler of ours (Powertools'
+    BatchProcessor included) takes it for one record's failure; the local pollers fail the whole
+    invocation with it, as Lambda does when a function crashes."""
+
+
+class DeliveryCrash:
+    """Every `every`-th webhook POST the receiver answered is followed by a crash of the sender,
+    before anything about it is recorded: the whole batch is delivered again (the receiver gets the
+    same webhook-id again) and nothing may be lost (TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY)."""
+
+    def __init__(self, every: int) -> None:
+        if every < 1:
+            raise ValueError("a crash comes after at least one POST")
+        self.every = every
+        self.posts = 0
+        self.crashes = 0
+        self._lock = threading.Lock()
+        self._inner: Any = None
+
+    def install(self, deliverer: Any) -> None:
+        """Around the deliverer's transport (taskapi.webhooks.delivery.Deliverer.transport)."""
+        self._inner = deliverer.transport
+        deliverer.transport = self
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        answer = self._inner.post(*args, **kwargs)
+        with self._lock:
+            self.posts += 1
+            crash = self.posts % self.every == 0
+            self.crashes += crash
+        if crash:
+            raise InjectedCrash(DELIVERY_CRASH_MESSAGE)
+        return answer
+
+
+def delivery_crash_from_environ(environ: Mapping[str, str]) -> DeliveryCrash | None:
+    """The configured crash of the webhook sender, None when TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY
+    is unset or empty; ValueError for a value that is not a whole number above 0."""
+    raw = environ.get("TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY={raw!r} is not a whole number above 0")
+    return DeliveryCrash(int(raw))

@@ -23,6 +23,8 @@ Environment:
   TASKAPI_LOCAL_FAULT_SEED                tests: seed of those refusals (default 0)
   TASKAPI_LOCAL_FAULT_INGEST_CRASH_AFTER_BYTES  tests: the first read of each uploaded file breaks
                                           after this many bytes (ingest stops halfway, is redelivered)
+  TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY    tests: the webhook sender crashes after every n-th POST
+                                          its receiver answered (the batch is delivered again)
 Every other TASKAPI_* variable (e.g. TASKAPI_JWT_AUDIENCE, TASKAPI_MAX_UNFINISHED_FREE) wins over
 the template's value for every function.
 """
@@ -44,7 +46,14 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.faults import IngestReadCrash, SqsEntryRefusal, ingest_crash_from_environ, refusal_from_environ
+from infra.faults import (
+    DeliveryCrash,
+    IngestReadCrash,
+    SqsEntryRefusal,
+    delivery_crash_from_environ,
+    ingest_crash_from_environ,
+    refusal_from_environ,
+)
 from infra.moto_server import EmbeddedMotoServer, MotoServerError, MotoServerProcess
 from infra.pollers import build_pollers, discover_mappings
 from infra.provision import provision
@@ -124,12 +133,15 @@ class StackConfig:
     """Fault injection (tests): SQS refuses a share of SendMessageBatch entries."""
     ingest_crash: IngestReadCrash | None = None
     """Fault injection (tests): the first read of each uploaded file breaks halfway."""
+    delivery_crash: DeliveryCrash | None = None
+    """Fault injection (tests): the webhook sender crashes after every n-th answered POST."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StackConfig:
         try:
             refusal = refusal_from_environ(environ)
             ingest_crash = ingest_crash_from_environ(environ)
+            delivery_crash = delivery_crash_from_environ(environ)
         except ValueError as exc:
             raise StackError(str(exc)) from exc
         return cls(
@@ -143,6 +155,7 @@ class StackConfig:
             ),
             sqs_refusal=refusal,
             ingest_crash=ingest_crash,
+            delivery_crash=delivery_crash,
         )
 
 
@@ -343,6 +356,10 @@ class LocalStack:
             from taskapi.settings import get_settings
 
             self.config.ingest_crash.install(aws.client("s3"), get_settings().uploads_bucket)
+        if self.config.delivery_crash is not None:
+            from taskapi.webhooks.wiring import get_deliverer
+
+            self.config.delivery_crash.install(get_deliverer())
         try:
             self.demo = create_demo_credentials()
             self.workers += self._template_workers(template)

@@ -42,6 +42,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.faults import InjectedCrash
 from infra.runtime import ExecutionEnvironment, FunctionSpec
 from infra.template import LocalNames
 
@@ -286,7 +287,7 @@ class SqsPoller:
         event = {"Records": [sqs_record(message, mapping) for message in messages]}
         try:
             response = environment.invoke(event)
-        except Exception:
+        except (Exception, InjectedCrash):  # a crash fails the whole invocation, as in Lambda
             log.exception(
                 "%s raised on a batch of %d from %s; it is delivered again in %d s",
                 mapping.function,

@@ -29,6 +29,9 @@ their options, output and exit codes):
                                             start a new attempt of the matching tasks
     taskapi tasks [filters] [--limit N | --all] [--json]
                                             list tasks as a table or JSON lines
+    taskapi webhooks listen [--forward-to URL] [--events TYPES] [--group ID] [--public-url URL]
+                                            receive webhooks on this machine through a temporary
+                                            endpoint, deleted on exit (taskapi.client.cli.listen)
 
 AWS_ENDPOINT_URL points it at the local stack (e.g. http://127.0.0.1:4566), like boto3 itself.
 The queue commands act on the processor's event source mappings: in AWS (TASKAPI_ENVIRONMENT=aws,
@@ -166,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     try:  # imported here, so that the operator commands load no httpx and run without the client extra
         from taskapi.client.cli import register as register_user_commands
+        from taskapi.client.cli.webhooks import register as register_webhook_commands
     except ModuleNotFoundError as exc:
         if exc.name not in ("httpx", "rich"):
             raise
     else:
         register_user_commands(commands)
+        register_webhook_commands(commands)
     return parser
 
 

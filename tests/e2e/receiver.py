@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ class Delivery:
     verified: bool
     status: int
     """What the receiver answered."""
+    received_at: float = 0.0
+    """time.time() when the body had been read, before verifying it (the benchmarks' delivery lag)."""
 
 
 @dataclass
@@ -66,6 +69,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received_at = time.time()
             headers = {name.lower(): value for name, value in self.headers.items()}
             verified = False
             if receiver.secret is not None:
@@ -77,7 +81,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             event = json.loads(body)
             webhook_id = headers.get("webhook-id", "")
             status = receiver.answer_for(webhook_id, str(event.get("type")))
-            receiver.record(Delivery(webhook_id, event, verified, status))
+            receiver.record(Delivery(webhook_id, event, verified, status, received_at))
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

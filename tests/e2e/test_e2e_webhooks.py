@@ -60,6 +60,17 @@ def register(client: httpx.Client, receiver: Receiver, **body: Any) -> dict[str,
     return endpoint
 
 
+def every_delivery(client: httpx.Client, endpoint_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        page = client.get(f"/api/webhooks/{endpoint_id}/deliveries", params=params).json()
+        found += page["deliveries"]
+        if not page["next_token"]:
+            return found
+        params["next_token"] = page["next_token"]
+
+
 def test_a_thousand_tasks_give_one_completed_event_each_and_their_group_one_completion(
     client: httpx.Client, receiver: Receiver
 ) -> None:
@@ -138,3 +149,47 @@ def test_a_receiver_answering_410_disables_its_endpoint_with_the_reason(
     current = wait_until(disabled, DELIVERY_SECONDS, "the endpoint disabled")
     assert "410" in current["disabled_reason"]
     assert len(receiver.deliveries) == 1
+
+
+CRASH_EVERY = 7
+CRASH_TASKS = 200
+
+
+@pytest.fixture(scope="module")
+def crashing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose webhook sender crashes after every CRASH_EVERY-th POST its receiver answered
+    (infra/faults.py: the whole invocation fails, as a dying Lambda's does)."""
+    env = clean_environment(
+        TASKAPI_PORT=str(free_port()),
+        TASKAPI_AWS_PORT=str(free_port()),
+        TASKAPI_LOCAL_FAULT_DELIVERY_CRASH_EVERY=str(CRASH_EVERY),
+    )
+    running = start_stack(tmp_path_factory.mktemp("crashing_push_stack"), env)
+    yield running
+    stop_stack(running.process)
+
+
+def test_a_sender_crashing_mid_batch_loses_nothing_and_resends_under_the_same_ids(
+    crashing_stack: RunningStack, receiver: Receiver
+) -> None:
+    headers = {"X-API-Key": crashing_stack.api_key}
+    with httpx.Client(base_url=crashing_stack.api_url, headers=headers, timeout=60) as client:
+        group = f"crash-{int(time.time())}"
+        endpoint = register(client, receiver, events=["task.completed"], task_source_group_id=group)
+        ids = [f"{group}-{n:04d}" for n in range(CRASH_TASKS)]
+        for start in range(0, CRASH_TASKS, BULK):
+            body = {"tasks": [task_body(t, task_source_group_id=group) for t in ids[start : start + BULK]]}
+            assert client.post("/api/tasks/bulk", json=body).status_code == 200
+
+        def all_succeeded() -> bool:
+            deliveries = every_delivery(client, endpoint["id"])
+            return len(deliveries) == CRASH_TASKS and all(d["status"] == "succeeded" for d in deliveries)
+
+        wait_until(all_succeeded, DELIVERY_SECONDS, "every delivery succeeded despite the crashes")
+
+    by_id = receiver.by_id("task.completed")
+    assert sorted(deliveries[0].event["data"]["task_id"] for deliveries in by_id.values()) == ids  # none lost
+    received = sum(len(deliveries) for deliveries in by_id.values())
+    assert received > CRASH_TASKS  # the crashes made the sender POST some events again ...
+    assert all(len({d.event["id"] for d in deliveries}) == 1 for deliveries in by_id.values())  # ... same ids
+    assert all(d.verified for d in receiver.deliveries)

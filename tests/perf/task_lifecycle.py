@@ -224,6 +224,8 @@ class Measured:
     """Wall time of services.tasks.create_bulk of 100 (unmetered, the median of TIMED_RUNS)."""
     counters: CounterCost
     """The counters' updates for the lives of the bulk's 100 tasks."""
+    bulk_records: list[dict[str, Any]]
+    """The tasks table's stream records of those lives (GetRecords' shape), for the event cost."""
 
 
 @dataclass
@@ -488,6 +490,7 @@ def measure() -> Measured:
                 batches=len(batches),
                 seconds=statistics.median(counter_runs),
             ),
+            bulk_records=lives,
         )
 
 

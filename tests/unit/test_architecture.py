@@ -186,6 +186,9 @@ CLIENT_MODULES = (
     "taskapi.client.cli.cancel",
     "taskapi.client.cli.regenerate",
     "taskapi.client.cli.tasks",
+    "taskapi.client.cli.webhooks",
+    "taskapi.client.cli.listen",
+    "taskapi.client.cli.receiver",
     "taskapi.client.webhooks",
 )
 SERVER_ONLY = ("boto3", "botocore", "aws_lambda_powertools", "taskapi.store")

@@ -389,7 +389,7 @@ def test_deliveries_are_listed_by_status_a_page_at_a_time(api, push):
 def test_replay_of_one_event_queues_it_again_under_its_own_id(api, push):
     created = create(api)
     stored = event()
-    push.events.put_if_absent(stored)
+    push.events.put_many([stored])
     push.store.save_delivery(delivery(stored, created["id"], "failed"))
 
     answer = api.post(f"/api/webhooks/{created['id']}/replay", headers=key(api), json={"event_id": stored.event_id})
@@ -404,7 +404,7 @@ def test_replay_of_one_event_sends_a_delivered_one_again_but_not_one_under_way(a
     created = create(api)
     done, running = event(task_id="done"), event(task_id="running")
     for item in (done, running):
-        push.events.put_if_absent(item)
+        push.events.put_many([item])
     push.store.save_delivery(delivery(done, created["id"], "succeeded"))
     push.store.save_delivery(delivery(running, created["id"], "pending").model_copy(update={"attempts": 2}))
     url = f"/api/webhooks/{created['id']}/replay"
@@ -423,7 +423,7 @@ def test_replay_of_a_window_sends_only_its_failed_deliveries(api, push):
     start = utc_now() - timedelta(hours=3)
     stored = [event(task_id=f"t{i}", at=start + timedelta(hours=i)) for i in range(4)]
     for item, status in zip(stored, ["failed", "failed", "succeeded", "failed"], strict=True):
-        push.events.put_if_absent(item)
+        push.events.put_many([item])
         push.store.save_delivery(delivery(item, created["id"], status))
     window = {
         "since": isoformat(start + timedelta(minutes=30)),
@@ -472,7 +472,7 @@ def test_replay_refuses_a_disabled_endpoint_and_an_unknown_event(api, push):
 def test_replay_never_sends_another_accounts_event(api, push):
     created = create(api)
     theirs = event(OTHER)
-    push.events.put_if_absent(theirs)
+    push.events.put_many([theirs])
 
     answer = api.post(f"/api/webhooks/{created['id']}/replay", headers=key(api), json={"event_id": theirs.event_id})
 
@@ -485,7 +485,7 @@ def test_events_are_read_oldest_first_with_a_cursor_that_keeps_polling(api, push
     now = utc_now()
     mine = [event(task_id=f"t{i}", sequence=i, at=now - timedelta(minutes=10 - i)) for i in range(3)]
     for item in [*mine, event(OTHER, at=now - timedelta(minutes=9))]:
-        push.events.put_if_absent(item)
+        push.events.put_many([item])
 
     first = api.get("/api/events", headers=key(api), params={"limit": 2}).json()
     rest = api.get("/api/events", headers=key(api), params={"after": first["next_cursor"]}).json()
@@ -540,7 +540,7 @@ def client(api: TestClient) -> WebhookClient:
 def test_the_client_manages_an_endpoint_and_replays_through_the_api(client, push):
     created = client.create_webhook(HOOK, events=["task.failed"], description="alerts")
     stored = event(kind="task.failed")
-    push.events.put_if_absent(stored)
+    push.events.put_many([stored])
     push.store.save_delivery(delivery(stored, created.id, "failed"))
 
     assert [w.id for w in client.list_webhooks()] == [created.id]

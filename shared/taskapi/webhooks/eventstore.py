@@ -10,12 +10,13 @@ in key order reads the account's events oldest first, and a time window is a key
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from taskapi.aws_errors import AWS_ERRORS, AwsError, error_code, translate
-from taskapi.errors import TaskApiError
+from taskapi.aws_errors import AWS_ERRORS, AwsError, translate
+from taskapi.errors import Retryable, TaskApiError
 from taskapi.models.domain import utc_now
 from taskapi.webhooks.models import StoredEvent, parse_time
 
@@ -25,7 +26,10 @@ ID_PREFIX = "evt_"
 UPPER = "~"
 """Sorts after every character of an event id: "evt_<stamp>~" is past every id of that stamp."""
 QUERY_PAGE = 100
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+BATCH_GET = 100
+"""BatchGetItem takes at most 100 keys."""
+BATCH_WRITE = 25
+"""BatchWriteItem takes at most 25 items."""
 
 
 def stamp_of(moment: str | datetime) -> str:
@@ -38,12 +42,18 @@ def expiry_of(created_at: str) -> int:
 
 
 class EventStore(Protocol):
-    def put_if_absent(self, event: StoredEvent) -> bool:
-        """Store the event unless its id is stored already (a replayed stream batch); True when
-        this call stored it. The flags are stored as the event carries them."""
+    def get(self, account_id: str, event_id: str) -> StoredEvent | None: ...
+
+    def put_many(self, events: Sequence[StoredEvent]) -> None:
+        """Store these events as they are, flags included, replacing what is stored under their
+        ids (BatchWriteItem, 25 a call): for events get_many just found absent, and to record
+        what a publisher sent. An event's content never changes, only its flags."""
         ...
 
-    def get(self, account_id: str, event_id: str) -> StoredEvent | None: ...
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
+        """The stored events of these (account_id, event_id) keys (strongly consistent); the
+        missing ones are absent from the answer."""
+        ...
 
     def after(self, account_id: str, cursor: str | None, limit: int) -> list[StoredEvent]:
         """Up to `limit` of the account's events of the last 7 days, oldest first, with
@@ -53,12 +63,6 @@ class EventStore(Protocol):
     def between(self, account_id: str, since: str, until: str, limit: int) -> list[StoredEvent]:
         """Up to `limit` events created from `since` to `until` (ISO times, both included) and
         within the last 7 days, oldest first."""
-        ...
-
-    def mark(
-        self, account_id: str, event_id: str, *, fanned_out: bool | None = None, bus_sent: bool | None = None
-    ) -> None:
-        """Set the flags given (None leaves one alone); an event no longer stored is left absent."""
         ...
 
 
@@ -130,18 +134,22 @@ class DynamoEventStore:
         self._table = table_name
         self._clock = clock
 
-    def put_if_absent(self, event: StoredEvent) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=event_to_item(event),
-                ConditionExpression="attribute_not_exists(event_id)",
-            )
-        except AWS_ERRORS as exc:
-            if error_code(exc) == _CONDITION_FAILED:
-                return False
-            raise _store_error(exc) from exc
-        return True
+    def put_many(self, events: Sequence[StoredEvent]) -> None:
+        for start in range(0, len(events), BATCH_WRITE):
+            request: dict[str, Any] = {
+                self._table: [{"PutRequest": {"Item": event_to_item(e)}} for e in events[start : start + BATCH_WRITE]]
+            }
+            for attempt in range(5):
+                try:
+                    answer = self._client.batch_write_item(RequestItems=request)
+                except AWS_ERRORS as exc:
+                    raise _store_error(exc) from exc
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise Retryable("DynamoDB left events unwritten; the batch is retried")
 
     def get(self, account_id: str, event_id: str) -> StoredEvent | None:
         try:
@@ -154,6 +162,31 @@ class DynamoEventStore:
             raise _store_error(exc) from exc
         item = answer.get("Item")
         return None if item is None else item_to_event(item)
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
+        found: dict[tuple[str, str], StoredEvent] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), BATCH_GET):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"account_id": _s(a), "event_id": _s(e)} for a, e in unique[start : start + BATCH_GET]],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(5):
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except AWS_ERRORS as exc:
+                    raise _store_error(exc) from exc
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    event = item_to_event(item)
+                    found[(event.account_id, event.event_id)] = event
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise Retryable("DynamoDB left event keys unprocessed; the batch is retried")
+        return found
 
     def after(self, account_id: str, cursor: str | None, limit: int) -> list[StoredEvent]:
         low, exclusive = _lower_bound(self._clock(), cursor)
@@ -187,50 +220,28 @@ class DynamoEventStore:
             args["ExclusiveStartKey"] = last
         return found[:limit]
 
-    def mark(
-        self, account_id: str, event_id: str, *, fanned_out: bool | None = None, bus_sent: bool | None = None
-    ) -> None:
-        flags = {
-            name: value for name, value in (("fanned_out", fanned_out), ("bus_sent", bus_sent)) if value is not None
-        }
-        if not flags:
-            return
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"account_id": _s(account_id), "event_id": _s(event_id)},
-                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in flags),
-                ConditionExpression="attribute_exists(event_id)",
-                ExpressionAttributeNames={f"#{name}": name for name in flags},
-                ExpressionAttributeValues={f":{name}": {"BOOL": value} for name, value in flags.items()},
-            )
-        except AWS_ERRORS as exc:
-            if error_code(exc) == _CONDITION_FAILED:
-                return  # expired (TTL) meanwhile: nothing to mark, and never a stub item
-            raise _store_error(exc) from exc
-
 
 # ---------------------------------------------------------------------- in memory
 class MemoryEventStore:
-    """The same contract in a dict; `fail_mark` makes mark() raise (a crash after the put)."""
+    """The same contract in a dict."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.events: dict[tuple[str, str], StoredEvent] = {}
-        self.fail_mark: Exception | None = None
         self._clock = clock
         self._lock = threading.Lock()
 
-    def put_if_absent(self, event: StoredEvent) -> bool:
+    def put_many(self, events: Sequence[StoredEvent]) -> None:
         with self._lock:
-            key = (event.account_id, event.event_id)
-            if key in self.events:
-                return False
-            self.events[key] = event
-            return True
+            for event in events:
+                self.events[(event.account_id, event.event_id)] = event
 
     def get(self, account_id: str, event_id: str) -> StoredEvent | None:
         with self._lock:
             return self.events.get((account_id, event_id))
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
+        with self._lock:
+            return {key: self.events[key] for key in keys if key in self.events}
 
     def _sorted(self, account_id: str) -> list[StoredEvent]:
         with self._lock:
@@ -247,19 +258,3 @@ class MemoryEventStore:
     def between(self, account_id: str, since: str, until: str, limit: int) -> list[StoredEvent]:
         low, high = _window(self._clock(), since, until)
         return [e for e in self._sorted(account_id) if low <= e.event_id <= high][:limit]
-
-    def mark(
-        self, account_id: str, event_id: str, *, fanned_out: bool | None = None, bus_sent: bool | None = None
-    ) -> None:
-        if self.fail_mark is not None:
-            raise self.fail_mark
-        with self._lock:
-            current = self.events.get((account_id, event_id))
-            if current is None:
-                return
-            update: dict[str, bool] = {}
-            if fanned_out is not None:
-                update["fanned_out"] = fanned_out
-            if bus_sent is not None:
-                update["bus_sent"] = bus_sent
-            self.events[(account_id, event_id)] = current.model_copy(update=update)

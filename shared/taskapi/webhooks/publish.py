@@ -1,12 +1,14 @@
-"""Publishing events: stored once (EventStore.put_if_absent), fanned out to the account's endpoints
+"""Publishing events: stored once (looked up first, then written 25 a call), fanned out to the account's endpoints
 that want them (pending deliveries and their queue messages, by
 taskapi.webhooks.delivery.schedule_deliveries) and put on the EventBridge bus.
 
-Each of the two sends is recorded on the stored event as soon as it is done (fanned_out,
-bus_sent), so a replayed batch sends nothing again, and a run that crashed between steps
-re-does only the step it had not recorded. Within the fan-out, deliveries are deduplicated by
-their Delivery item (endpoint, event): an endpoint reached before the crash gets no second
-delivery. What could not be sent raises Retryable once the rest is done and recorded: the
+A new event goes to the bus first and is then stored once with what is left to do (fanned_out,
+bus_sent: true when nothing is), so most events cost one write; the fan-out is recorded in one
+more. A replayed batch finds its events stored and sends only what they record as missing; a crash
+between the bus and the store puts the event on the bus again under the same id (EventBridge
+delivers at least once anyway: rules and targets see detail.id). Within the fan-out, deliveries
+are deduplicated by their Delivery item (endpoint, event): an endpoint reached before the crash
+gets no second delivery. What could not be sent raises Retryable once the rest is done and recorded: the
 stream batch (or the ingest message) is delivered again, and only the missing sends happen.
 
 The bus gets every event but task.progress (chatty, not a state change): detail-type "Task State
@@ -180,43 +182,73 @@ class EventPublisher:
     @tracer.capture_method(capture_response=False)
     def publish(self, events: Sequence[StoredEvent]) -> PublishReport:
         """Store, fan out and put on the bus whatever of these events is not done yet. Raises
-        Retryable when a send failed (after recording every one that did not)."""
+        Retryable when a send failed (after recording every one that did not).
+
+        The batch's events are looked up first (one BatchGetItem): a new event goes to the bus
+        before it is stored, and is stored once with what is left to do (nothing, unless an
+        endpoint wants it or the bus refused it). An event stored before (a replayed batch) gets
+        only what its record says is missing, recorded in one more write."""
         report = PublishReport(events=len(events))
-        current = self._stored(events, report)
-        self._fan_out([e for e in current if not e.fanned_out], report)
-        if self.bus is not None:
-            self._send_to_bus([e for e in current if not e.bus_sent and goes_to_bus(e)], report)
+        endpoints = self._endpoints({event.account_id for event in events})
+        unique = list({(event.account_id, event.event_id): event for event in events}.values())
+        stored = self.events.get_many([(event.account_id, event.event_id) for event in unique])
+        new = [event for event in unique if (event.account_id, event.event_id) not in stored]
+        on_bus = self._send_to_bus([event for event in new if self.bus is not None and goes_to_bus(event)], report)
+        prepared = [
+            event.model_copy(
+                update={
+                    "fanned_out": not any(e.wants(event.type, event.group_id) for e in endpoints[event.account_id]),
+                    "bus_sent": self.bus is None
+                    or not goes_to_bus(event)
+                    or (event.account_id, event.event_id) in on_bus,
+                }
+            )
+            for event in new
+        ]
+        # Unconditional writes, 25 a call: get_many found them absent, and a stream shard's batches
+        # are processed one at a time (ParallelizationFactor 1), so nothing else writes these ids.
+        if prepared:
+            self.events.put_many(prepared)
+        report.stored += len(prepared)
+        current = list(stored.values()) + prepared
+        fanned = self._fan_out([e for e in current if not e.fanned_out], endpoints, report)
+        sent = self._send_to_bus([e for e in current if not e.bus_sent and goes_to_bus(e)], report)
+        done = [
+            event.model_copy(
+                update={
+                    "fanned_out": event.fanned_out or (event.account_id, event.event_id) in fanned,
+                    "bus_sent": event.bus_sent or (event.account_id, event.event_id) in sent,
+                }
+            )
+            for event in current
+            if (event.account_id, event.event_id) in fanned or (event.account_id, event.event_id) in sent
+        ]
+        if done:
+            self.events.put_many(done)  # what was sent, recorded in whole items, 25 a call
         logger.info("events published", extra=report.as_dict())
         if report.refused:
             first = next(iter(report.refused.values()))
             raise Retryable(f"{len(report.refused)} events could not be sent ({first}); the batch is retried")
         return report
 
-    def _stored(self, events: Sequence[StoredEvent], report: PublishReport) -> list[StoredEvent]:
-        """Each event as stored, flags included: new ones stored now; one stored before is read
-        (its stored body is the one sent, even if this derivation differs, e.g. a presigned URL)."""
-        current: dict[tuple[str, str], StoredEvent] = {}
-        for event in events:
-            key = (event.account_id, event.event_id)
-            if key in current:
-                continue  # the same change twice in one batch
-            if self.events.put_if_absent(event):
-                report.stored += 1
-                current[key] = event
-                continue
-            stored = self.events.get(event.account_id, event.event_id)
-            current[key] = stored if stored is not None else event
-        return list(current.values())
+    def _endpoints(self, accounts: set[str]) -> dict[str, list[Endpoint]]:
+        """Each account's enabled endpoints: one query per account of the batch."""
+        return {
+            account_id: [e for e in self.webhooks.list_endpoints(account_id) if e.enabled] for account_id in accounts
+        }
 
-    def _fan_out(self, events: Sequence[StoredEvent], report: PublishReport) -> None:
+    def _fan_out(
+        self, events: Sequence[StoredEvent], endpoints: dict[str, list[Endpoint]], report: PublishReport
+    ) -> set[tuple[str, str]]:
+        """Deliveries of each event to the endpoints that want it; answers the events done."""
         by_account: dict[str, list[StoredEvent]] = defaultdict(list)
         for event in events:
             by_account[event.account_id].append(event)
         now = self.clock()
+        done: set[tuple[str, str]] = set()
         for account_id, account_events in by_account.items():
-            endpoints: list[Endpoint] = [e for e in self.webhooks.list_endpoints(account_id) if e.enabled]
             refused: dict[str, str] = {}
-            for endpoint in endpoints:
+            for endpoint in endpoints.get(account_id, []):
                 wanted = [e for e in account_events if endpoint.wants(e.type, e.group_id)]
                 if not wanted:
                     continue
@@ -228,19 +260,23 @@ class EventPublisher:
                 if event.event_id in refused:
                     report.refused[event.event_id] = refused[event.event_id]
                     continue
-                self.events.mark(account_id, event.event_id, fanned_out=True)
+                done.add((account_id, event.event_id))
                 report.fanned_out += 1
+        return done
 
-    def _send_to_bus(self, events: Sequence[StoredEvent], report: PublishReport) -> None:
+    def _send_to_bus(self, events: Sequence[StoredEvent], report: PublishReport) -> set[tuple[str, str]]:
+        """The events on the bus; answers those it took."""
         if not events or self.bus is None:
-            return
+            return set()
         refused = self.bus.put(events)
+        done: set[tuple[str, str]] = set()
         for index, event in enumerate(events):
             if index in refused:
                 report.refused.setdefault(event.event_id, refused[index])
                 continue
-            self.events.mark(event.account_id, event.event_id, bus_sent=True)
+            done.add((event.account_id, event.event_id))
             report.bus_sent += 1
+        return done
 
 
 class UploadEventPublisher:

@@ -46,28 +46,28 @@ def stored_event(number: int, moment: datetime, account_id: str = ACCOUNT):
 
 
 # ------------------------------------------------------------------ the event store
-def test_an_event_is_stored_once_and_read_back_with_its_flags(event_store, dynamodb, aws_env):
+def test_events_are_stored_and_read_back_with_their_flags(event_store, dynamodb, aws_env):
     event = stored_event(1, NOW)
+    others = [stored_event(n, NOW) for n in range(2, 60)]  # past one BatchWriteItem (25) and more
 
-    assert event_store.put_if_absent(event) is True
-    assert event_store.put_if_absent(event.model_copy(update={"body": "{}"})) is False
-    event_store.mark(ACCOUNT, event.event_id, fanned_out=True)
+    event_store.put_many([event, *others])
+    event_store.put_many([event.model_copy(update={"fanned_out": True})])
 
     read = event_store.get(ACCOUNT, event.event_id)
     assert read == event.model_copy(update={"fanned_out": True})
+    keys = [(ACCOUNT, e.event_id) for e in others] + [(ACCOUNT, "evt_00000000000000000000_0000000000000000")]
+    assert event_store.get_many(keys) == {(ACCOUNT, e.event_id): e for e in others}
     item = dynamodb.get_item(
         TableName=aws_env["EventsTable"], Key={"account_id": {"S": ACCOUNT}, "event_id": {"S": event.event_id}}
     )["Item"]
     assert int(item["expires_at"]["N"]) == int((NOW + timedelta(days=7)).timestamp())
-    event_store.mark(ACCOUNT, "evt_00000000000000000000_0000000000000000", bus_sent=True)  # gone: no stub
-    assert event_store.get(ACCOUNT, "evt_00000000000000000000_0000000000000000") is None
 
 
 def test_events_are_listed_oldest_first_after_a_cursor_within_seven_days(event_store):
     old = stored_event(0, NOW - timedelta(days=8))
     recent = [stored_event(n, NOW - timedelta(minutes=200 - n)) for n in range(1, 151)]
     for event in [old, *recent, stored_event(999, NOW, account_id="acct_b")]:
-        event_store.put_if_absent(event)
+        event_store.put_many([event])
 
     first = event_store.after(ACCOUNT, None, 120)
     rest = event_store.after(ACCOUNT, first[-1].event_id, 120)

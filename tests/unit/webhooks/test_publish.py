@@ -114,7 +114,7 @@ def test_each_endpoint_gets_the_events_it_wants(push):
     assert report.deliveries == 7
     assert push.bus_types() == ["task.queued", "task.started", "task.completed"]  # no progress on the bus
     assert {entry["DetailType"] for entry in push.bus.entries} == {"Task State Change"}
-    assert all(e.fanned_out and e.bus_sent == (e.type != "task.progress") for e in push.events.events.values())
+    assert all(e.fanned_out and e.bus_sent for e in push.events.events.values())  # progress: nothing for the bus
 
 
 def test_a_replayed_batch_stores_and_sends_nothing_twice(push):
@@ -137,7 +137,7 @@ def test_an_event_stored_before_a_crash_is_fanned_out_and_put_on_the_bus_on_rede
     push.endpoint("we_defaults")
     events = task_events()
     for event in events:  # the previous run stored them, then died
-        push.events.put_if_absent(event)
+        push.events.put_many([event])
 
     report = push.publisher.publish(events)
 
@@ -163,17 +163,39 @@ def test_a_refused_queue_send_raises_and_the_redelivery_sends_only_what_is_missi
 
 def test_a_crash_before_the_fan_out_is_recorded_makes_no_second_delivery(push):
     push.endpoint("we_defaults")
-    push.events.fail_mark = RuntimeError("the function timed out")
+    store, writes = push.events.put_many, []
 
+    def crashing(events):
+        writes.append(len(events))
+        if len(writes) == 2:  # the first stores the events, the second records what was sent
+            raise RuntimeError("the function timed out")
+        store(events)
+
+    push.events.put_many = crashing
     with pytest.raises(RuntimeError):
         push.publisher.publish(task_events())
-    push.events.fail_mark = None
+    push.events.put_many = store
     push.publisher.publish(task_events())
 
     assert len(push.webhooks.deliveries) == 3  # one delivery per (endpoint, event)
     assert all(d.status == "pending" and d.attempts == 0 for d in push.webhooks.deliveries.values())
+    # The bus took them before they were stored, and their record said so: not sent again.
     assert push.bus_types() == ["task.queued", "task.started", "task.completed"]
-    assert all(e.fanned_out for e in push.events.events.values())
+    assert all(e.fanned_out and e.bus_sent for e in push.events.events.values())
+
+
+def test_an_event_nothing_wants_is_stored_done_in_one_write(push):
+    publisher = EventPublisher(push.events, push.webhooks, push.queue, None, clock=lambda: NOW)
+    marks = []
+    original = push.events.put_many
+    push.events.put_many = lambda events: marks.append(len(events)) or original(events)
+
+    report = publisher.publish(task_events())
+
+    assert report.stored == len(task_events())
+    assert marks == [len(task_events())]  # stored in one go; no endpoint and no bus: nothing to record after
+    assert all(e.fanned_out and e.bus_sent for e in push.events.events.values())
+    assert push.queue.sent == []
 
 
 def test_a_refused_bus_put_is_retried_alone(push):
@@ -196,7 +218,8 @@ def test_without_a_bus_events_are_still_stored_and_delivered(push):
     publisher.publish(task_events())
 
     assert sum(push.sent().values()) == 3
-    assert not any(e.bus_sent for e in push.events.events.values())
+    assert push.bus.entries == []
+    assert all(e.fanned_out and e.bus_sent for e in push.events.events.values())  # nothing left to send
 
 
 # ------------------------------------------------------------------ groups
@@ -275,3 +298,16 @@ def test_the_events_function_publishes_a_stream_batch_of_both_tables(push):
     batch["Records"].append(task_record(queued, queued.moved_to(TaskStatus.CANCELLED, at(5), "cancelled", version=2)))
     with pytest.raises(Retryable):  # Lambda delivers the batch again
         module.publish_batch(batch, publisher=push.publisher, results=InMemoryResultStore(), settings=settings)
+
+
+def test_an_event_only_the_bus_takes_is_put_on_it_and_stored_in_one_write(push):
+    marks = []
+    original = push.events.put_many
+    push.events.put_many = lambda events: marks.append(len(events)) or original(events)
+
+    push.publisher.publish(task_events())
+    push.publisher.publish(task_events())  # the batch replayed
+
+    assert marks == [len(task_events())]  # stored once, the bus's puts recorded in it; the replay writes nothing
+    assert push.bus_types() == ["task.queued", "task.started", "task.completed"]
+    assert all(e.bus_sent for e in push.events.events.values())
