@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from taskapi.aws_errors import AWS_ERRORS, AwsError, translate
 from taskapi.errors import Retryable, TaskApiError
 from taskapi.models.domain import utc_now
+from taskapi.webhooks.items import string_attr as _s
 from taskapi.webhooks.models import StoredEvent, parse_time
 
 RETENTION = timedelta(days=7)
@@ -80,10 +81,6 @@ def _window(now: datetime, since: str, until: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- DynamoDB
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
 def event_to_item(event: StoredEvent) -> dict[str, Any]:
     item: dict[str, Any] = {
         "account_id": _s(event.account_id),
