@@ -7,17 +7,27 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from taskapi.observability import logger, metrics, tracer
+from taskapi.queueing.messages import TaskMessage
 from taskapi.services.processing import fail_dead_lettered
 from taskapi.store.base import TaskRepository
 from taskapi.wiring import get_repository
 
 batch = BatchProcessor(event_type=EventType.SQS)
+TASK_KEYS = ("account_id", "task_id", "attempt")
 
 
 def handle_record(record: SQSRecord, repository: TaskRepository | None = None) -> str:
     receive_count = int(record.attributes.approximate_receive_count or 0)
+    logger.remove_keys(TASK_KEYS)  # the previous record's
+    logger.append_keys(message_id=record.message_id)
+    try:
+        message = TaskMessage.parse(record.body)
+    except ValueError:
+        pass  # not a task message: fail_dead_lettered logs it and acknowledges it
+    else:
+        logger.append_keys(account_id=message.account_id, task_id=message.task_id, attempt=message.attempt)
     outcome = fail_dead_lettered(repository or get_repository(), record.body, receive_count=receive_count)
-    logger.info("dead letter handled", extra={"outcome": outcome.value, "message_id": record.message_id})
+    logger.info("dead letter handled", extra={"outcome": outcome.value})
     return outcome.value
 
 

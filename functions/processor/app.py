@@ -14,6 +14,7 @@ from taskapi.services.processing import Processor
 from taskapi.wiring import get_processor
 
 batch = BatchProcessor(event_type=EventType.SQS)
+TASK_KEYS = ("account_id", "task_id", "attempt")
 
 
 def sent_at(record: SQSRecord) -> datetime | None:
@@ -24,6 +25,9 @@ def sent_at(record: SQSRecord) -> datetime | None:
 
 
 def handle_record(record: SQSRecord, processor: Processor | None = None) -> str:
+    # Every line of this record's run carries its ids; none of the previous record's stays on.
+    logger.remove_keys(TASK_KEYS)
+    logger.append_keys(message_id=record.message_id)
     message = TaskMessage.parse(record.body)  # a poison message raises: it fails alone, then dead-letters
     logger.append_keys(account_id=message.account_id, task_id=message.task_id, attempt=message.attempt)
     outcome = (processor or get_processor()).process(message, sent_at=sent_at(record))

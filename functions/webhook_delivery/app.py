@@ -29,6 +29,7 @@ def handle_record(record: dict[str, Any], deliverer: Deliverer | None = None) ->
         "endpoint_id": message.endpoint_id,
         "event_id": message.event_id,
         "attempt": message.attempt,
+        "message_id": str(record.get("messageId", "")),
     }
     outcome = (deliverer or get_deliverer()).deliver(message)
     # Keys per line, not logger.append_keys: the records of a batch are handled on several threads.

@@ -151,7 +151,8 @@ def test_a_receiver_answering_410_disables_its_endpoint_with_the_reason(
     assert len(receiver.deliveries) == 1
 
 
-CRASH_EVERY = 7
+CRASH_EVERY = 40
+"""Five crashes over CRASH_TASKS deliveries; each leaves its lease until it expires (30 s)."""
 CRASH_TASKS = 200
 
 

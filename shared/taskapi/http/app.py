@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskapi.http import errors
@@ -14,6 +16,7 @@ from taskapi.http.routes import router
 from taskapi.http.uploads import router as uploads_router
 from taskapi.http.webhooks import router as webhooks_router
 from taskapi.models.responses import HealthOut
+from taskapi.observability import logger
 
 DESCRIPTION = """
 Submit content-generation tasks (video, quiz, animated_lesson, documentation) in bulk and
@@ -31,11 +34,35 @@ def _version() -> str:
         return "lambda"
 
 
+LOG_KEYS = ("request_id", "account_id", "task_id")
+
+
+def request_log_keys(request: Request) -> Iterator[None]:
+    """Every log line of a routed request carries its ids: request_id (API Gateway's
+    requestContext.requestId, also the handler's correlation_id), account_id (the authorizer's
+    context) and task_id (a path that names one). Only ids: never a header, key or body. The keys
+    are the logger's shared ones (a sync route runs on another thread than this dependency), so
+    they are removed when the request ends; in Lambda one request runs per process at a time."""
+    event: dict[str, Any] = request.scope.get("aws.event") or {}
+    context = event.get("requestContext") or {}
+    keys = {
+        "request_id": context.get("requestId"),
+        "account_id": (context.get("authorizer") or {}).get("account_id"),
+        "task_id": request.path_params.get("task_id"),
+    }
+    logger.append_keys(**{name: str(value) for name, value in keys.items() if isinstance(value, str) and value})
+    try:
+        yield
+    finally:
+        logger.remove_keys(LOG_KEYS)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Task API",
         version=_version(),
         description=DESCRIPTION,
+        dependencies=[Depends(request_log_keys)],
     )
     errors.install(app)
     app.include_router(router)

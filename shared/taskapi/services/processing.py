@@ -24,7 +24,7 @@ from taskapi.models.domain import (
     utc_now,
     with_event,
 )
-from taskapi.observability import logger, metrics, tracer
+from taskapi.observability import logger, metrics, seconds_between, task_metric, tracer
 from taskapi.queueing.messages import TaskMessage
 from taskapi.queueing.queues import TaskQueue
 from taskapi.results import ResultStore, result_prefix
@@ -39,6 +39,19 @@ NOT_STORED_GRACE_SECONDS = 60
 """A message can come before its task's insert lands (create sends first, then inserts): one whose
 task is not stored is sent again for this long after its first send, then acknowledged."""
 NOT_STORED_RETRY_DELAY_SECONDS = 5
+
+
+class FailureReason(StrEnum):
+    """The `reason` dimension of TasksFailedByType: where a task was failed."""
+
+    PERMANENT = "permanent"
+    """The engine said the task cannot succeed."""
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    """The last of the type's tries failed."""
+    DEAD_LETTER = "dead_letter"
+    """Its message exhausted its deliveries (the processor kept failing on AWS)."""
+    TIMED_OUT = "timed_out"
+    """The reconciler found the last try's worker gone after the processing timeout."""
 
 
 class Outcome(StrEnum):
@@ -130,6 +143,8 @@ class Processor:
                 claimed = self.repository.save(claimed, expected_version=task.version)
             except Conflict:
                 continue  # another delivery, a cancel or a regenerate wins on the next read
+            if task.status is not TaskStatus.PROCESSING:  # a takeover from a dead worker did not wait in a queue
+                task_metric("TaskQueueWait", "Seconds", queue_wait_seconds(task, now), claimed)
             break
         else:
             raise Retryable("The task kept changing while it was claimed")
@@ -231,14 +246,26 @@ class Processor:
             metrics.add_metric(
                 name="ProcessingDuration", unit="Seconds", value=(self.clock() - started).total_seconds()
             )
+            task_metric("TasksCompletedByType", "Count", 1, done)
+            task_metric("TaskProcessingTime", "Seconds", seconds_between(task.state_since, now), done)
+            task_metric("TaskEndToEndTime", "Seconds", seconds_between(done.created_at, now), done)
             return Outcome.COMPLETED
         raise Retryable("The task kept changing while its completion was written")
 
     # ------------------------------------------------------------------ failures
-    def fail_try(self, task: Task, error: str, *, permanent: bool, details: dict[str, Any] | None = None) -> Outcome:
+    def fail_try(
+        self,
+        task: Task,
+        error: str,
+        *,
+        permanent: bool,
+        details: dict[str, Any] | None = None,
+        timed_out: bool = False,
+    ) -> Outcome:
         """A try failed: queue the next one with a delay, or end FAILED after the type's max tries.
         Only the claim `task` was read under is failed: a newer claim (a redelivery that took the
-        task over after the lease ended) is left running."""
+        task over after the lease ended) is left running. timed_out: the reconciler fails a try
+        whose worker is gone (a last such try is counted as failed with reason timed_out)."""
         for _ in range(3):
             current = self.repository.get(task.account_id, task.task_id)
             if not same_claim(current, task):
@@ -277,11 +304,19 @@ class Processor:
                 continue
             if outcome is Outcome.FAILED:
                 metrics.add_metric(name="TasksFailed", unit="Count", value=1)
+                if permanent:
+                    reason = FailureReason.PERMANENT
+                elif timed_out:
+                    reason = FailureReason.TIMED_OUT
+                else:
+                    reason = FailureReason.RETRIES_EXHAUSTED
+                task_metric("TasksFailedByType", "Count", 1, saved, reason=reason.value)
                 return outcome
             refused = self.queue.send([(saved.priority, TaskMessage.of(saved))], delay_seconds=delay)
             if refused:
                 # The task is QUEUED for this attempt: redelivery of the current message claims it.
                 raise Retryable(f"The retry could not be queued: {refused[0]}")
+            task_metric("TasksRetried", "Count", 1, saved)
             return outcome
         raise Retryable("The task kept changing while its failure was written")
 
@@ -314,6 +349,16 @@ def same_claim(current: Task | None, task: Task) -> TypeGuard[Task]:
         and current.attempt == task.attempt
         and current.state_since == task.state_since
     )
+
+
+def queue_wait_seconds(task: Task, claimed_at: str) -> float:
+    """How long `task` (as read, PENDING or QUEUED) waited before this claim: from when it last
+    entered that status (state_since), which is its creation for a new task, its regeneration
+    for a regenerated one (a new attempt restarts PENDING), and the failed try for a re-queued
+    retry (so a retry's wait includes its deliberate delay). A "not queued yet" note on a PENDING
+    task leaves state_since alone, so SQS refusals count as waiting. created_at would charge a
+    regenerated task its whole earlier life."""
+    return seconds_between(task.state_since or task.created_at, claimed_at)
 
 
 def lease_expired(task: Task, moment: datetime) -> bool:
@@ -358,5 +403,6 @@ def fail_dead_lettered(
         except Conflict:
             continue
         metrics.add_metric(name="TasksFailed", unit="Count", value=1)
+        task_metric("TasksFailedByType", "Count", 1, failed, reason=FailureReason.DEAD_LETTER.value)
         return Outcome.FAILED
     raise Retryable("The task kept changing while the dead letter was handled")

@@ -61,6 +61,11 @@ class ReconcileReport:
         }
 
 
+def task_log_keys(task: Task) -> dict[str, object]:
+    """The ids a log line about one task carries (per line: one run acts on many tasks)."""
+    return {"account_id": task.account_id, "task_id": task.task_id, "attempt": task.attempt}
+
+
 def _read(repository: TaskRepository, keys: list[tuple[str, str]]) -> list[Task]:
     """Re-read index hits from the table: the index lags, the table is the truth."""
     by_account: dict[str, list[str]] = defaultdict(list)
@@ -97,6 +102,9 @@ def reconcile(
         result = enqueue(repository, processor.queue, stuck, now=isoformat(moment))
         report.enqueue_refused = len(result.refused)
         report.enqueued = sum(1 for task in result.tasks.values() if task.status is TaskStatus.QUEUED)
+        for task in stuck:
+            refused = result.refused.get((task.account_id, task.task_id))
+            logger.info("stuck pending task sent to its queue again", extra={**task_log_keys(task), "refused": refused})
 
     shortest = min(PROCESSING_TIMEOUT_SECONDS.values())
     candidates = repository.open_tasks(
@@ -107,8 +115,13 @@ def reconcile(
             continue
         report.processing_found += 1
         minutes = PROCESSING_TIMEOUT_SECONDS[task.task_type] // 60
-        outcome = processor.fail_try(task, f"Processing timed out after {minutes} minutes", permanent=False)
+        outcome = processor.fail_try(
+            task, f"Processing timed out after {minutes} minutes", permanent=False, timed_out=True
+        )
+        logger.info("processing timed out", extra={**task_log_keys(task), "outcome": outcome.value})
         report.timed_out[outcome.value] = report.timed_out.get(outcome.value, 0) + 1
+    # Found stuck, whether or not SQS took the re-queue: an alarm counts tasks that did not move.
+    metrics.add_metric(name="TasksStuck", unit="Count", value=report.pending_found + report.processing_found)
     if counters is not None:
         recount(counters, repository, report, moment=moment, want=recount_per_run)
     logger.info("reconciled", extra=report.as_dict())

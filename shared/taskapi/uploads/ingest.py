@@ -285,6 +285,7 @@ class _Run:
             return IngestResult(IngestOutcome.SUPERSEDED, self.upload.upload_id, self.counts)
         metrics.add_metric(name="UploadRows", unit="Count", value=self.counts.rows)
         metrics.add_metric(name="UploadRowsInvalid", unit="Count", value=self.counts.invalid)
+        metrics.add_metric(name="IngestRowsPerSecond", unit="Count/Second", value=self._rows_per_second())
         if error:
             metrics.add_metric(name="UploadsFailed", unit="Count", value=1)
             logger.warning("upload failed", extra={**self._extra(), "error": error})
@@ -292,6 +293,12 @@ class _Run:
         metrics.add_metric(name="UploadsCompleted", unit="Count", value=1)
         logger.info("upload completed", extra=self._extra())
         return IngestResult(IngestOutcome.COMPLETED, self.upload.upload_id, self.counts)
+
+    def _rows_per_second(self) -> float:
+        """Rows this run read per second of its wall time (claim to finish)."""
+        started = datetime.fromisoformat(self.run_started.replace("Z", "+00:00"))
+        elapsed = (_now() - started).total_seconds()
+        return self.counts.rows / max(elapsed, 0.001)
 
     def _extra(self) -> dict[str, Any]:
         return {

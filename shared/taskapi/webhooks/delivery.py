@@ -52,8 +52,9 @@ RETRY_AFTER_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = max(RETRY_DELAYS)
 DISABLE_AFTER = timedelta(days=3)
 MAX_IN_FLIGHT = 4
-LEASE_SECONDS = 60
-"""Longer than an attempt can take (the 10 s deadline and the bookkeeping around it)."""
+LEASE_SECONDS = 30
+"""Longer than an attempt can take (the 10 s deadline and the bookkeeping around it), short enough
+that the slots of crashed workers come back within half a minute."""
 BUSY_DELAY_SECONDS = 10
 ENDPOINT_SAVE_ROUNDS = 3
 MAX_ERROR_CHARS = 300
@@ -281,6 +282,8 @@ class Deliverer:
         if error is not None:
             update["last_error"] = error[:MAX_ERROR_CHARS]
         self.store.save_delivery(delivery.model_copy(update=update))
+        if status == "failed":  # given up: last attempt, 410, a disabled endpoint or an expired event
+            metrics.add_metric(name="WebhookDeliveriesFailed", unit="Count", value=1)
 
     def _note_failure(self, endpoint: Endpoint, now: datetime) -> datetime:
         """When the endpoint's run of failures began (now, if this failure begins it)."""
