@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +150,43 @@ class ExecutionEnvironment:
                         elapsed,
                         self.spec.timeout_seconds,
                     )
+
+
+class SingleThreadWorker(ABC):
+    """A BackgroundWorker of one thread that runs `_run(environment)` in its function's execution
+    environment until stopped (a stream mapping's poller, a schedule)."""
+
+    kind = "worker"
+    """Names the thread and the log lines: "<kind> <name>"."""
+
+    def __init__(self, name: str, spec: FunctionSpec, names: LocalNames) -> None:
+        self.name = name
+        self._spec = spec
+        self._names = names
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # Created here, so a handler that cannot be imported fails the start.
+        environment = ExecutionEnvironment(self._spec, self._names)
+        self._thread = threading.Thread(
+            target=self._run, args=(environment,), name=f"{self.kind} {self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop; an invocation in progress may finish within the timeout."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s %s did not stop within %.0f s", self.kind, self.name, timeout)
+            else:
+                self._thread = None
+
+    @abstractmethod
+    def _run(self, environment: ExecutionEnvironment) -> None:
+        """The worker's loop, until self._stop is set."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.runtime import ExecutionEnvironment, FunctionSpec
+from infra.runtime import ExecutionEnvironment, FunctionSpec, SingleThreadWorker
 from infra.template import LocalNames, resolve, resources
 
 log = logging.getLogger("taskapi.local")
@@ -87,36 +86,15 @@ def scheduled_event(schedule: ScheduleEvent, names: LocalNames, moment: datetime
     }
 
 
-class ScheduleRunner:
+class ScheduleRunner(SingleThreadWorker):
     """Runs one Schedule event's function every period (a BackgroundWorker)."""
 
+    kind = "schedule"
+
     def __init__(self, schedule: ScheduleEvent, spec: FunctionSpec, names: LocalNames) -> None:
-        self.name = f"{schedule.function}/{schedule.event_name}"
+        super().__init__(f"{schedule.function}/{schedule.event_name}", spec, names)
         self.schedule = schedule
-        self._spec = spec
-        self._names = names
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.runs = 0
-
-    def start(self) -> None:
-        environment = ExecutionEnvironment(self._spec, self._names)
-        self._thread = threading.Thread(
-            target=self._run, args=(environment,), name=f"schedule {self.name}", daemon=True
-        )
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("schedule %s did not stop within %.0f s", self.name, timeout)
-            else:
-                self._thread = None
 
     def _run(self, environment: ExecutionEnvironment) -> None:
         while not self._stop.wait(self.schedule.period_seconds):

@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.runtime import ExecutionEnvironment, FunctionSpec
+from infra.runtime import ExecutionEnvironment, FunctionSpec, SingleThreadWorker
 from infra.template import LocalNames, resolve, resources
 
 log = logging.getLogger("taskapi.local")
@@ -196,8 +195,10 @@ class _Positions:
         return json.dumps({"stream_arn": self.stream_arn, "shards": self.shards}, sort_keys=True)
 
 
-class StreamPoller:
+class StreamPoller(SingleThreadWorker):
     """The event source mapping of one DynamoDB event of one function (a BackgroundWorker)."""
+
+    kind = "stream"
 
     def __init__(
         self,
@@ -212,12 +213,10 @@ class StreamPoller:
         retry_delay_seconds: float,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
-        self.name = mapping.name
+        super().__init__(mapping.name, spec, names)
         self.mapping = mapping
         self.concurrency = 1
         self.stream_arn = stream_arn
-        self._spec = spec
-        self._names = names
         self._streams = streams
         self._sqs = sqs
         self._ssm = ssm
@@ -226,31 +225,10 @@ class StreamPoller:
         self._shards: dict[str, _Shard] = {}
         self._shards_read_at = 0.0
         self._positions = self._load_positions()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def positions_parameter(self) -> str:
         return positions_parameter(self._names, self.mapping)
-
-    def start(self) -> None:
-        # Created here, so a handler that cannot be imported fails the start.
-        environment = ExecutionEnvironment(self._spec, self._names)
-        self._thread = threading.Thread(target=self._run, args=(environment,), name=f"stream {self.name}", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop reading; an invocation in progress may finish within the timeout."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("%s did not stop within %.0f s", self._thread.name, timeout)
-            else:
-                self._thread = None
 
     # ------------------------------------------------------------------ the loop
     def _run(self, environment: ExecutionEnvironment) -> None:

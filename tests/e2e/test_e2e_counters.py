@@ -31,6 +31,7 @@ from tests.e2e.support import (
     wait_for_status,
     wait_until,
 )
+from tests.support.streams import read_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -122,21 +123,7 @@ def http_disagreements(client: httpx.Client, headers: dict[str, str]) -> dict[st
 
 def stream_records(endpoint: str) -> list[dict[str, Any]]:
     """Every record of the tasks table's stream on the stack, from TRIM_HORIZON, in Lambda's shape."""
-    from infra.stream_pollers import lambda_record
-
-    dynamodb, streams = aws_client("dynamodb", endpoint), aws_client("dynamodbstreams", endpoint)
-    arn = dynamodb.describe_table(TableName=TASKS_TABLE)["Table"]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-        next_iterator = iterator["ShardIterator"]
-        while next_iterator:
-            answer = streams.get_records(ShardIterator=next_iterator, Limit=1000)
-            if not answer["Records"]:
-                break
-            records += [lambda_record(record, arn) for record in answer["Records"]]
-            next_iterator = answer.get("NextShardIterator")
-    return records
+    return read_stream(aws_client("dynamodb", endpoint), aws_client("dynamodbstreams", endpoint), TASKS_TABLE)
 
 
 def chunk_starts(dynamodb: Any) -> set[str]:
